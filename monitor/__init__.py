@@ -1,0 +1,3 @@
+"""news-monitor: a multilingual news-monitoring daemon."""
+
+__version__ = "0.1.0"

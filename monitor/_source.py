@@ -1,0 +1,189 @@
+"""Reading config sources while remembering where every value came from.
+
+YAML is composed to nodes (not loaded) so each key and item keeps its file and line; OPML
+catalogs are read with expat for the same reason. `${NAME}` is substituted here, once, so no
+later stage reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import xml.parsers.expat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Path_ = tuple[str | int, ...]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(slots=True)
+class Source:
+    """Plain data plus a map from each key path to where it was written."""
+
+    data: Any
+    locations: dict[Path_, Location] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def where(self, path: Path_) -> Location | None:
+        """The location of `path`, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            found = self.locations.get(tuple(path[:end]))
+            if found is not None:
+                return found
+        return None
+
+
+def format_key(path: Path_) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def problem(location: Location | None, path: Path_, message: str) -> str:
+    where = str(location) if location else "?"
+    return f"{where}: {format_key(path)}: {message}"
+
+
+def display_name(path: Path) -> str:
+    """Paths under the working directory are shown relative, as the user typed them."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _substitute_env(
+    text: str, env: dict[str, str], credentials: Path | None
+) -> tuple[str, list[str]]:
+    missing: list[str] = []
+
+    def lookup(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if credentials is not None:
+            secret = credentials / name
+            if secret.is_file():
+                return secret.read_text(encoding="utf-8").rstrip("\r\n")
+        if default is not None:
+            return default
+        missing.append(name)
+        return ""
+
+    return _ENV_REF.sub(lookup, text), missing
+
+
+def read_yaml(path: Path, env: dict[str, str], prefix: Path_ = ()) -> Source:
+    """Parse one YAML file into a `Source`; syntax errors become problems, not exceptions."""
+    name = display_name(path)
+    source = Source(data=None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        source.problems.append(f"{name}: cannot read: {exc.strerror or exc}")
+        return source
+    except UnicodeDecodeError as exc:
+        source.problems.append(f"{name}: not UTF-8 text (byte {exc.start})")
+        return source
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark else 0
+        source.problems.append(f"{name}:{line}: invalid YAML: {exc.problem}")
+        return source
+    credentials_dir = env.get("CREDENTIALS_DIRECTORY")
+    credentials = Path(credentials_dir) if credentials_dir else None
+    loader = _LineLoader("")
+
+    def build(node: yaml.Node, here: Path_) -> Any:
+        source.locations.setdefault(here, Location(name, node.start_mark.line + 1))
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = loader.construct_object(key_node)
+                key = str(key)
+                child = (*here, key)
+                source.locations[child] = Location(name, key_node.start_mark.line + 1)
+                if key in out:
+                    source.problems.append(problem(source.locations[child], child, "duplicate key"))
+                out[key] = build(value_node, child)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [build(item, (*here, i)) for i, item in enumerate(node.value)]
+        value = loader.construct_object(node)
+        if isinstance(value, str) and "${" in value:
+            value, missing = _substitute_env(value, env, credentials)
+            for var in missing:
+                source.problems.append(
+                    problem(
+                        source.locations[here],
+                        here,
+                        f"environment variable {var} is not set"
+                        " (set it, add a credential file of that name, or write ${"
+                        f"{var}:-default}})",
+                    )
+                )
+        return value
+
+    source.data = None if node is None else build(node, prefix)
+    return source
+
+
+def read_opml(path: Path, prefix: Path_) -> Source:
+    """Feeds from an OPML file: every <outline> with an xmlUrl, keeping line numbers."""
+    name = display_name(path)
+    source = Source(data=[])
+    feeds: list[dict[str, Any]] = source.data
+    parser = xml.parsers.expat.ParserCreate()
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        if tag != "outline" or not attrs.get("xmlUrl"):
+            return
+        here = (*prefix, len(feeds))
+        line = parser.CurrentLineNumber
+        source.locations[here] = Location(name, line)
+        entry: dict[str, Any] = {
+            "name": attrs.get("title") or attrs.get("text") or attrs["xmlUrl"],
+            "url": attrs["xmlUrl"],
+        }
+        if attrs.get("language"):
+            entry["language"] = attrs["language"]
+        for key in entry:
+            source.locations[(*here, key)] = Location(name, line)
+        feeds.append(entry)
+
+    parser.StartElementHandler = start
+    try:
+        parser.Parse(path.read_bytes(), True)
+    except OSError as exc:
+        source.problems.append(f"{name}: cannot read: {exc.strerror or exc}")
+    except xml.parsers.expat.ExpatError as exc:
+        source.problems.append(f"{name}:{exc.lineno}: invalid OPML: {exc}")
+    return source
+
+
+def environment() -> dict[str, str]:
+    return dict(os.environ)

@@ -1,0 +1,390 @@
+"""The command line (DESIGN §5): a thin shell over `service`, `store` and `config`.
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import xml.sax.saxutils
+from collections.abc import Awaitable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import structlog
+import yaml
+
+from monitor import __version__
+from monitor.analyze import Analyzer
+from monitor.config import Config, load_config, parse_duration
+from monitor.errors import ConfigError, MonitorError
+from monitor.logging import configure_logging
+from monitor.service import Monitor, PollReport, analyze_records
+from monitor.store import Store, utcnow
+
+log = structlog.get_logger("monitor.cli")
+T = TypeVar("T")
+
+
+class UsageFailure(click.ClickException):
+    exit_code = 2
+
+
+class ConfigFailure(click.ClickException):
+    """Prints each `file:line: key: message` on its own line and exits 2."""
+
+    exit_code = 2
+
+    def __init__(self, error: ConfigError) -> None:
+        super().__init__(str(error))
+        self.problems = error.problems
+
+    def show(self, file: Any = None) -> None:
+        for line in self.problems:
+            click.echo(f"error: {line}", err=True)
+
+
+def _config(ctx: click.Context) -> Config:
+    path: Path = ctx.obj["config_path"]
+    if not path.exists():
+        raise UsageFailure(
+            f"{path}: no such config file (pass --config PATH or set NEWS_MONITOR_CONFIG)"
+        )
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise ConfigFailure(exc) from None
+
+
+def _run(coro: Awaitable[T]) -> T:
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="NEWS_MONITOR_CONFIG",
+    default="config.yaml",
+    show_default=True,
+    help="The config file ($NEWS_MONITOR_CONFIG).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "console"]),
+    default="auto",
+    show_default=True,
+    help="auto: JSON lines unless stderr is a terminal.",
+)
+@click.version_option(__version__, prog_name="news-monitor")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path, log_level: str, log_format: str) -> None:
+    """Multilingual news monitoring: poll feeds, match watchlists, store and deliver alerts."""
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+    configure_logging(log_level, None if log_format == "auto" else log_format == "json")
+
+
+@cli.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run the daemon in the foreground until SIGTERM or Ctrl+C.
+
+    SIGHUP re-reads the config file; an invalid one is logged and the old one keeps running.
+
+    Example: news-monitor --config config.yaml run
+    """
+    config = _config(ctx)
+    path: Path = ctx.obj["config_path"]
+
+    async def main() -> None:
+        async with Monitor(config) as monitor:
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGTERM, monitor.stopping.set)
+            loop.add_signal_handler(signal.SIGINT, monitor.stopping.set)
+            reloads: set[asyncio.Task[None]] = set()
+
+            async def reload() -> None:
+                try:
+                    new = await asyncio.to_thread(load_config, path)
+                except ConfigError as exc:
+                    log.error("config.invalid", problems=exc.problems)
+                    return
+                await monitor.reload(new)
+
+            def on_hangup() -> None:
+                task = loop.create_task(reload())
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, on_hangup)
+            await monitor.run()
+
+    _run(main())
+
+
+def _report_line(report: PollReport) -> str:
+    if report.outcome == "failed":
+        return f"{report.feed}: FAILED {report.error}"
+    if report.outcome == "not_modified":
+        return f"{report.feed}: not modified"
+    return f"{report.feed}: {report.items} items, {report.new_items} new, {report.alerts} alerts"
+
+
+@cli.command("poll-once")
+@click.option("--feed", "feeds", multiple=True, help="Poll only this feed (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per feed.")
+@click.pass_context
+def poll_once(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None:
+    """One cycle over all feeds: fetch, analyze, store; then exit.
+
+    Exits 1 when every polled feed failed.
+
+    Example: news-monitor poll-once --feed "Kurdistan 24 (Sorani)"
+    """
+    config = _config(ctx)
+    unknown = sorted(set(feeds) - {f.name for f in config.feeds})
+    if unknown:
+        raise UsageFailure(f"no feed named {unknown[0]!r} in {config.source.name}")
+
+    async def main() -> list[PollReport]:
+        async with Monitor(config) as monitor:
+            return await monitor.poll_once(feeds or None)
+
+    reports = _run(main())
+    for report in reports:
+        if as_json:
+            _echo_json(
+                {
+                    "feed": report.feed,
+                    "outcome": report.outcome,
+                    "http_status": report.http_status,
+                    "items": report.items,
+                    "new_items": report.new_items,
+                    "alerts": report.alerts,
+                    "error": report.error,
+                    "seconds": report.seconds,
+                }
+            )
+        else:
+            click.echo(_report_line(report))
+    if reports and all(r.outcome == "failed" for r in reports):
+        sys.exit(1)
+
+
+@cli.command("check-config")
+@click.pass_context
+def check_config(ctx: click.Context) -> None:
+    """Validate the config; print a summary, or every error as file:line: key: message.
+
+    Example: news-monitor --config /etc/news-monitor/config.yaml check-config
+    """
+    config = _config(ctx)
+    unverified = sum(not feed.verified for feed in config.feeds)
+    terms = sum(len(w.terms) for w in config.watchlists)
+    click.echo(f"{ctx.obj['config_path']}: OK")
+    click.echo(f"  database:   {config.database}")
+    click.echo(
+        f"  feeds:      {len(config.feeds)}"
+        + (f" ({unverified} marked verified: false)" if unverified else "")
+    )
+    click.echo(f"  watchlists: {len(config.watchlists)} ({terms} terms)")
+    for watchlist in config.watchlists:
+        sinks = ", ".join(config.sinks_for(watchlist)) or "stored only"
+        click.echo(f"    {watchlist.name} [{watchlist.severity}] → {sinks}")
+    click.echo(f"  sinks:      {len(config.sinks)}")
+    for sink in config.sinks:
+        click.echo(f"    {sink.name} ({sink.type})")
+
+
+def _records(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    for number, line in enumerate(lines, 1):
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        if text.lstrip().startswith("{"):
+            try:
+                record = json.loads(text)
+            except ValueError as exc:
+                raise UsageFailure(f"stdin:{number}: invalid JSON: {exc}") from None
+            if not isinstance(record, dict):
+                raise UsageFailure(f"stdin:{number}: expected a JSON object")
+            yield record
+        else:
+            yield {"id": number, "title": text, "summary": ""}
+
+
+@cli.command()
+@click.pass_context
+def analyze(ctx: click.Context) -> None:
+    """Why did (or didn't) this alert? Analyze items read from stdin.
+
+    Each line is JSON {"id","title","summary","language"?} or plain text (taken as a title).
+    Prints one JSON line per item: language, confidence, matches, translation.
+
+    Example: echo 'Suicide bomber killed in Khanaqin' | news-monitor analyze
+    """
+    config = _config(ctx)
+    analyzer = Analyzer(config.watchlists)
+    for result in analyze_records(analyzer, _records(iter(sys.stdin))):
+        _echo_json(result)
+
+
+def _duration(value: str) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise UsageFailure(str(exc)) from None
+
+
+@cli.command()
+@click.option("--since", default="24h", show_default=True, help="How far back, e.g. 90m, 7d.")
+@click.option("--watchlist", help="Only this watchlist.")
+@click.option("--limit", default=1000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert.")
+@click.pass_context
+def alerts(
+    ctx: click.Context, since: str, watchlist: str | None, limit: int, as_json: bool
+) -> None:
+    """Recent alerts, newest first.
+
+    Example: news-monitor alerts --since 7d --watchlist khanaqin --json
+    """
+    config = _config(ctx)
+    store = _open_store(config)
+    try:
+        rows = store.alerts(utcnow() - _duration(since), watchlist, limit)
+    finally:
+        store.close()
+    for row in rows:
+        if as_json:
+            _echo_json(row)
+            continue
+        forms = ", ".join(sorted({m["form"] for m in row["matches"]}))
+        item = row["item"]
+        click.echo(
+            f"{row['created_at']}  [{row['severity']}] {row['watchlist']}: {item['title']}\n"
+            f"    {row['feed']} · {item['language']} · matched {forms}\n"
+            f"    {item['url'] or '(no link)'}"
+        )
+    if not rows and not as_json:
+        click.echo(f"no alerts in the last {since}", err=True)
+
+
+def _open_store(config: Config) -> Store:
+    try:
+        return Store.open(config.database)
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def feeds(ctx: click.Context) -> None:
+    """Per-feed health (default), OPML import and export.
+
+    Example: news-monitor feeds
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(feeds_list)
+
+
+@feeds.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def feeds_list(ctx: click.Context, as_json: bool) -> None:
+    """Each configured feed: last success, last error, items stored, next poll.
+
+    Example: news-monitor feeds list --json
+    """
+    config = _config(ctx)
+    store = _open_store(config)
+    try:
+        health = {row["name"]: row for row in store.feed_health()}
+    finally:
+        store.close()
+    for feed in config.feeds:
+        row = health.get(feed.name) or {"name": feed.name, "url": feed.url, "items": 0}
+        if as_json:
+            _echo_json({**row, "verified": feed.verified})
+            continue
+        state = "never polled"
+        if row.get("error_count"):
+            state = f"FAILING ×{row['error_count']}: {row['last_error']}"
+        elif row.get("last_ok_at"):
+            state = f"ok {row['last_ok_at']}"
+        click.echo(f"{feed.name}: {state}; {row['items']} items; next {row.get('next_poll_at')}")
+        if row.get("moved_to"):
+            click.echo(f"    moved permanently to {row['moved_to']}: update the config")
+
+
+@feeds.command("import")
+@click.argument("opml", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def feeds_import(opml: Path) -> None:
+    """Print an OPML file's feeds as a YAML catalog for `feeds: - include:`.
+
+    Example: news-monitor feeds import subscriptions.opml > feeds/mine.yaml
+    """
+    from monitor._source import read_opml
+
+    source = read_opml(opml, ("feeds",))
+    if source.problems:
+        raise UsageFailure(source.problems[0])
+    click.echo(yaml.safe_dump(source.data, allow_unicode=True, sort_keys=False), nl=False)
+
+
+@feeds.command("export")
+@click.pass_context
+def feeds_export(ctx: click.Context) -> None:
+    """Print the configured feeds as OPML 2.0.
+
+    Example: news-monitor feeds export > news-monitor.opml
+    """
+    config = _config(ctx)
+    quote = xml.sax.saxutils.quoteattr
+    click.echo('<?xml version="1.0" encoding="UTF-8"?>')
+    click.echo('<opml version="2.0">\n  <head><title>news-monitor feeds</title></head>\n  <body>')
+    for feed in config.feeds:
+        language = f" language={quote(feed.language)}" if feed.language else ""
+        click.echo(
+            f'    <outline type="rss" text={quote(feed.name)} title={quote(feed.name)}'
+            f" xmlUrl={quote(feed.url)}{language}/>"
+        )
+    click.echo("  </body>\n</opml>")
+
+
+@cli.command()
+@click.option(
+    "--keep", type=click.Path(path_type=Path, file_okay=False), help="Keep the demo's files here."
+)
+def demo(keep: Path | None) -> None:
+    """The whole pipeline on bundled sample feeds served on 127.0.0.1; no internet needed.
+
+    Example: news-monitor demo
+    """
+    from monitor.demo import run_demo
+
+    _run(run_demo(keep, click.echo))
+
+
+def main() -> None:
+    cli(obj={})

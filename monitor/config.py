@@ -1,0 +1,350 @@
+"""config.yaml: the schema (frozen pydantic models) and the loader.
+
+`load_config(path)` returns an immutable `Config` or raises `ConfigError` whose problems each
+read `file:line: key: what is wrong`. Reload builds a new `Config` and swaps it in.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor._source import Path_, Source, display_name, environment, problem, read_opml, read_yaml
+from monitor.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "DeliveryConfig",
+    "FeedConfig",
+    "PollingConfig",
+    "SinkConfig",
+    "Term",
+    "TranslationConfig",
+    "WatchlistConfig",
+    "load_config",
+    "parse_duration",
+]
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def parse_duration(value: object) -> timedelta:
+    """`90s`, `10m`, `2h`, `1d`, `1h30m` (or a number of seconds) as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 90s, 10m, 2h or 1d")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    text = str(value).strip().replace(" ", "")
+    parts = _DURATION_PART.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{value!r} is not a duration: write e.g. 90s, 10m, 2h or 1d")
+    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _positive_duration(value: object) -> timedelta:
+    duration = parse_duration(value)
+    if duration <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return duration
+
+
+PositiveDuration = Annotated[timedelta, BeforeValidator(_positive_duration)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class PollingConfig(_Frozen):
+    interval: PositiveDuration = timedelta(minutes=10)
+    timeout: PositiveDuration = timedelta(seconds=20)
+    concurrency: int = Field(16, ge=1, le=1024)
+    per_host: int = Field(2, ge=1, le=64)
+    backfill: Duration = timedelta(hours=24)
+    max_backoff: PositiveDuration = timedelta(hours=6)
+    max_bytes: int = Field(10_000_000, ge=1024)
+    jitter: float = Field(0.1, ge=0, le=0.5)
+    """Random spread of each poll, as a fraction of the feed's interval."""
+    user_agent: str | None = None
+
+
+def _language(value: str | None) -> str | None:
+    if value is not None and not _LANGUAGE_CODE.match(value):
+        raise ValueError(f"{value!r} is not a language code such as ckb, kmr, ar or en")
+    return value
+
+
+class FeedConfig(_Frozen):
+    name: str = Field(min_length=1)
+    url: str
+    language: Annotated[str | None, BeforeValidator(_language)] = None
+    interval: PositiveDuration | None = None
+    verified: bool = True
+    """False for a catalog URL nobody could confirm yet; it is polled all the same."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
+class TranslationConfig(_Frozen):
+    target: str = "en"
+    mode: Literal["all", "matched", "off"] = "all"
+    engines: tuple[str, ...] = ("argos", "nllb")
+    max_chars: int = Field(2000, ge=1)
+
+
+def _term_entry(value: object) -> object:
+    return {"term": value} if isinstance(value, str) else value
+
+
+class Term(_Frozen):
+    term: str = Field(min_length=1)
+    aliases: tuple[str, ...] = ()
+
+
+class WatchlistConfig(_Frozen):
+    name: str = Field(min_length=1)
+    severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    terms: tuple[Annotated[Term, BeforeValidator(_term_entry)], ...] = Field(min_length=1)
+    none: tuple[str, ...] = ()
+    notify: tuple[str, ...] | None = None
+    """Sink names; None means every sink."""
+
+
+SinkType = Literal[
+    "slack", "discord", "teams", "mattermost", "telegram", "matrix", "ntfy", "apprise", "webhook"
+]
+
+
+class SinkConfig(_Frozen):
+    name: str = Field(min_length=1)
+    type: SinkType
+    url: str = Field(min_length=1)
+    secret: str | None = None
+
+
+class DeliveryConfig(_Frozen):
+    retry_for: PositiveDuration = timedelta(hours=24)
+
+
+class Config(_Frozen):
+    source: Path = Path("config.yaml")
+    """The file this was loaded from; relative paths below are resolved against it."""
+    database: Path = Path("monitor.db")
+    state_dir: Path = Path()
+    polling: PollingConfig = PollingConfig()
+    feeds: tuple[FeedConfig, ...] = ()
+    translation: TranslationConfig = TranslationConfig()
+    watchlists: tuple[WatchlistConfig, ...] = ()
+    sinks: tuple[SinkConfig, ...] = ()
+    delivery: DeliveryConfig = DeliveryConfig()
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Config:
+        base = self.source.parent
+        for key in ("database", "state_dir"):
+            value: Path = getattr(self, key)
+            if not value.is_absolute():
+                object.__setattr__(self, key, (base / value).resolve())
+        return self
+
+    def feed_interval(self, feed: FeedConfig) -> timedelta:
+        return feed.interval or self.polling.interval
+
+    def sinks_for(self, watchlist: WatchlistConfig) -> tuple[str, ...]:
+        if watchlist.notify is None:
+            return tuple(sink.name for sink in self.sinks)
+        return watchlist.notify
+
+
+_ALL_KEYS = sorted(
+    {
+        name
+        for model in (
+            Config,
+            PollingConfig,
+            FeedConfig,
+            TranslationConfig,
+            Term,
+            WatchlistConfig,
+            SinkConfig,
+            DeliveryConfig,
+        )
+        for name in model.model_fields
+    }
+    | {"include"}
+)
+
+
+def _expand_includes(
+    source: Source, base: Path, env: dict[str, str], seen: tuple[Path, ...]
+) -> None:
+    """Replace `- include: FILE` entries in `feeds:` by the feeds the file lists."""
+    feeds = source.data.get("feeds") if isinstance(source.data, dict) else None
+    if not isinstance(feeds, list):
+        return
+    expanded: list[Any] = []
+    new_locations = {k: v for k, v in source.locations.items() if k[:1] != ("feeds",)}
+    if ("feeds",) in source.locations:
+        new_locations[("feeds",)] = source.locations[("feeds",)]
+
+    def move(old: Path_, new_index: int, locations: dict[Path_, Any]) -> None:
+        for key, loc in locations.items():
+            if key[: len(old)] == old:
+                new_locations[("feeds", new_index, *key[len(old) :])] = loc
+
+    def add_catalog(entry_path: Path_, target: object) -> None:
+        location = source.where(entry_path)
+        if not isinstance(target, str) or not target:
+            source.problems.append(problem(location, (*entry_path, "include"), "expected a path"))
+            return
+        path = (base / target).resolve()
+        if path in seen:
+            source.problems.append(problem(location, (*entry_path, "include"), "includes itself"))
+            return
+        if not path.exists():
+            source.problems.append(
+                problem(location, (*entry_path, "include"), f"no such file: {display_name(path)}")
+            )
+            return
+        if path.suffix.lower() in {".opml", ".xml"}:
+            sub = read_opml(path, ("feeds",))
+        else:
+            sub = read_yaml(path, env, ("feeds",))
+            if isinstance(sub.data, dict) and set(sub.data) == {"feeds"}:
+                sub.data = sub.data["feeds"]
+                sub.locations = {
+                    (k[0], *k[2:]) if k[:2] == ("feeds", "feeds") else k: v
+                    for k, v in sub.locations.items()
+                }
+        source.problems.extend(sub.problems)
+        if sub.data is None:
+            return
+        if not isinstance(sub.data, list):
+            source.problems.append(
+                problem(sub.where(("feeds",)), ("feeds",), "a catalog must be a list of feeds")
+            )
+            return
+        nested = Source(data={"feeds": sub.data}, locations=sub.locations)
+        _expand_includes(nested, path.parent, env, (*seen, path))
+        source.problems.extend(nested.problems)
+        for index, feed in enumerate(nested.data["feeds"]):
+            move(("feeds", index), len(expanded), nested.locations)
+            expanded.append(feed)
+
+    for index, entry in enumerate(feeds):
+        if isinstance(entry, dict) and "include" in entry:
+            extra = sorted(set(entry) - {"include"})
+            if extra:
+                path = ("feeds", index, extra[0])
+                source.problems.append(
+                    problem(source.where(path), path, "an include entry takes no other keys")
+                )
+            add_catalog(("feeds", index), entry["include"])
+        else:
+            move(("feeds", index), len(expanded), source.locations)
+            expanded.append(entry)
+    source.data["feeds"] = expanded
+    source.locations = new_locations
+
+
+def _validation_problems(source: Source, exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        path: Path_ = tuple(error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            key = str(path[-1])
+            close = difflib.get_close_matches(key, _ALL_KEYS, n=1)
+            message = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+        elif error["type"] == "missing":
+            message = "required key is missing"
+            if len(path) > 1:
+                # A missing key has no line: point at the mapping that should hold it.
+                problems.append(problem(source.where(path[:-1]), path, message))
+                continue
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        problems.append(problem(source.where(path), path, message))
+    return problems
+
+
+def _cross_check(config: Config, source: Source) -> list[str]:
+    problems: list[str] = []
+
+    def unique(kind: str, names: list[str]) -> None:
+        seen: set[str] = set()
+        for index, name in enumerate(names):
+            if name in seen:
+                path: Path_ = (kind, index, "name")
+                problems.append(problem(source.where(path), path, f"duplicate name {name!r}"))
+            seen.add(name)
+
+    unique("feeds", [feed.name for feed in config.feeds])
+    unique("watchlists", [w.name for w in config.watchlists])
+    unique("sinks", [s.name for s in config.sinks])
+    sink_names = {s.name for s in config.sinks}
+    for w_index, watchlist in enumerate(config.watchlists):
+        for n_index, name in enumerate(watchlist.notify or ()):
+            if name not in sink_names:
+                path: Path_ = ("watchlists", w_index, "notify", n_index)
+                known = ", ".join(sorted(sink_names)) or "none are configured"
+                problems.append(
+                    problem(source.where(path), path, f"no sink named {name!r} (sinks: {known})")
+                )
+    return problems
+
+
+def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
+    """Read, substitute, include and validate a config file.
+
+    Raises:
+        ConfigError: with every problem found, each as `file:line: key: message`.
+    """
+    path = Path(path)
+    env = environment() if env is None else env
+    source = read_yaml(path, env)
+    if source.problems and source.data is None:
+        raise ConfigError(source.problems)
+    if source.data is None:
+        source.data = {}
+    if not isinstance(source.data, dict):
+        raise ConfigError([f"{display_name(path)}:1: the top level must be a mapping of keys"])
+    _expand_includes(source, path.resolve().parent, env, (path.resolve(),))
+    if "source" in source.data:
+        key: Path_ = ("source",)
+        source.problems.append(problem(source.where(key), key, "unknown key"))
+        del source.data["source"]
+    problems = list(source.problems)
+    try:
+        config = Config.model_validate({**source.data, "source": path.resolve()})
+    except ValidationError as exc:
+        raise ConfigError(problems + _validation_problems(source, exc)) from None
+    problems += _cross_check(config, source)
+    if problems:
+        raise ConfigError(problems)
+    return config

@@ -1,0 +1,50 @@
+"""Values that cross stage boundaries. Frozen, slotted, free of library types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One feed entry as plain text: no feedparser dict leaves parse.py."""
+
+    guid: str
+    url: str | None
+    title: str
+    summary: str
+    published_at: datetime | None
+    story_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    items: tuple[Item, ...]
+    title: str | None
+    format: str
+    """feedparser's version ('rss20', 'atom10', …) or 'json1' for JSON Feed."""
+    warning: str | None = None
+    """Why the document was not well-formed, when items were still recovered from it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    watchlist: str
+    term: str
+    form: str
+    """The text as it appears in the item."""
+    field: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    language: str
+    language_confidence: float
+    matches: tuple[Match, ...]
+
+    @property
+    def watchlists(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m.watchlist for m in self.matches))

@@ -1,0 +1,268 @@
+"""Feed bytes → `ParsedFeed` of plain-text `Item`s. Pure: no I/O, safe to run in a worker process.
+
+feedparser reads RSS, Atom and RDF and is given the HTTP `Content-Type`, so a charset declared
+only there (windows-1256 Arabic, say) decodes right. JSON Feed is read here. HTML in titles and
+summaries becomes plain text, with entities decoded even when the publisher escaped them twice.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import feedparser
+
+from monitor.errors import NotAFeedError
+from monitor.models import Item, ParsedFeed
+
+__all__ = ["canonical_url", "html_to_text", "parse_feed", "story_key"]
+
+_BLOCK_TAGS = frozenset(
+    [
+        "p",
+        "br",
+        "div",
+        "li",
+        "ul",
+        "ol",
+        "tr",
+        "td",
+        "th",
+        "table",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "figure",
+        "figcaption",
+        "pre",
+        "hr",
+        "dd",
+        "dt",
+    ]
+)
+_SKIP_TAGS = frozenset({"script", "style", "template", "noscript"})
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_NEWLINES = re.compile(r"\s*\n\s*")
+_TRACKING = re.compile(
+    r"^(utm_\w+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|yclid|_ga|ocid|at_\w+)$"
+)
+_FINGERPRINT_JUNK = re.compile(r"[\W_]+")
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self._skipping += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text of an HTML fragment: tags dropped, entities decoded (twice-escaped ones too)."""
+    if not markup:
+        return ""
+    if "<" in markup or "&" in markup:
+        extractor = _TextExtractor()
+        extractor.feed(markup)
+        extractor.close()
+        text = "".join(extractor.parts)
+        # `&amp;quot;` arrives as `&quot;` after one decoding: publishers escape twice.
+        if "&" in text:
+            text = html.unescape(text)
+    else:
+        text = markup
+    text = _SPACES.sub(" ", text)
+    return _NEWLINES.sub("\n", text).strip()
+
+
+def canonical_url(url: str) -> str:
+    """A link as a story identity: lower-case scheme and host, no `www.`, tracking or fragment."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme == "http":
+        scheme = "https"
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    if parts.port and parts.port not in (80, 443):
+        host = f"{host}:{parts.port}"
+    path = parts.path.rstrip("/") or "/"
+    query = urlencode(
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING.match(k)
+        ]
+    )
+    return urlunsplit((scheme, host, path, query, ""))
+
+
+def title_fingerprint(title: str) -> str:
+    folded = _FINGERPRINT_JUNK.sub(" ", title.casefold()).strip()
+    return hashlib.sha256(folded.encode()).hexdigest()[:24]
+
+
+def story_key(url: str | None, title: str) -> str:
+    """The identity of a story across feeds (DESIGN §6)."""
+    if url and urlsplit(url).scheme in ("http", "https"):
+        return "url:" + canonical_url(url)
+    return "title:" + title_fingerprint(title)
+
+
+def _guid(entry_id: str | None, link: str | None, title: str, published: str | None) -> str:
+    if entry_id:
+        return entry_id.strip()
+    if link:
+        return link.strip()
+    digest = hashlib.sha256(f"{title}\x00{published or ''}".encode()).hexdigest()
+    return "sha256:" + digest[:32]
+
+
+def _from_struct(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def _make_item(
+    entry_id: str | None,
+    link: str | None,
+    raw_title: str,
+    raw_summary: str,
+    published_at: datetime | None,
+    published_text: str | None,
+) -> Item | None:
+    title = html_to_text(raw_title).replace("\n", " ")
+    summary = html_to_text(raw_summary)
+    if not title and not summary:
+        return None
+    link = link.strip() if link else None
+    return Item(
+        guid=_guid(entry_id, link, title, published_text),
+        url=link or None,
+        title=title,
+        summary=summary,
+        published_at=published_at,
+        story_key=story_key(link, title or summary[:200]),
+    )
+
+
+def _looks_like_json(content: bytes, content_type: str | None) -> bool:
+    if content_type and "json" in content_type.lower():
+        return True
+    return content.lstrip()[:1] == b"{"
+
+
+def _parse_json_feed(content: bytes) -> ParsedFeed:
+    try:
+        document = json.loads(content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise NotAFeedError(f"not a feed: invalid JSON ({exc})") from None
+    version = document.get("version", "") if isinstance(document, dict) else ""
+    if not isinstance(version, str) or "jsonfeed.org" not in version:
+        raise NotAFeedError("not a feed: JSON without a JSON Feed 'version'")
+    items = []
+    for entry in document.get("items") or ():
+        if not isinstance(entry, dict):
+            continue
+        published = entry.get("date_published") or entry.get("date_modified")
+        published_at = None
+        if isinstance(published, str):
+            try:
+                published_at = datetime.fromisoformat(published.replace("Z", "+00:00"))
+                if published_at.tzinfo is None:
+                    published_at = published_at.replace(tzinfo=UTC)
+                published_at = published_at.astimezone(UTC)
+            except ValueError:
+                published_at = None
+        summary = entry.get("summary") or entry.get("content_html") or entry.get("content_text")
+        entry_id = entry.get("id")
+        item = _make_item(
+            str(entry_id) if entry_id is not None else None,
+            entry.get("url") or entry.get("external_url"),
+            str(entry.get("title") or ""),
+            str(summary or ""),
+            published_at,
+            published if isinstance(published, str) else None,
+        )
+        if item:
+            items.append(item)
+    title = document.get("title")
+    return ParsedFeed(tuple(items), title if isinstance(title, str) else None, "json1")
+
+
+def parse_feed(
+    content: bytes, content_type: str | None = None, url: str | None = None
+) -> ParsedFeed:
+    """Parse a fetched document.
+
+    Raises:
+        NotAFeedError: the document holds no feed (an HTML page, an empty body, random JSON).
+    """
+    if not content.strip():
+        raise NotAFeedError("not a feed: the response body is empty")
+    if _looks_like_json(content, content_type):
+        return _parse_json_feed(content)
+    headers: Mapping[str, str] = {"content-type": content_type} if content_type else {}
+    if url:
+        headers = {**headers, "content-location": url}
+    parsed = feedparser.parse(
+        content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
+    warning = None
+    if parsed.bozo:
+        warning = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}"
+    if not parsed.version and not parsed.entries:
+        sniff = content[:512].lower()
+        if any(tag in sniff for tag in (b"<html", b"<!doctype html", b"<head", b"<body")):
+            raise NotAFeedError("not a feed: the server sent an HTML page")
+        raise NotAFeedError(f"not a feed: {warning or 'no RSS, Atom or RDF root element'}")
+    items = []
+    for entry in parsed.entries:
+        summary = entry.get("summary") or ""
+        if not summary and entry.get("content"):
+            summary = entry["content"][0].get("value", "")
+        item = _make_item(
+            entry.get("id"),
+            entry.get("link"),
+            entry.get("title") or "",
+            summary,
+            _from_struct(entry.get("published_parsed") or entry.get("updated_parsed")),
+            entry.get("published") or entry.get("updated"),
+        )
+        if item:
+            items.append(item)
+    title = parsed.feed.get("title")
+    return ParsedFeed(tuple(items), title, parsed.version or "unknown", warning)

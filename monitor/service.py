@@ -1,0 +1,425 @@
+"""The daemon: one `Monitor` owns the config, the store, the fetcher and the scheduler.
+
+Stages run where they cannot block the event loop: parsing in worker processes, analysis on
+one thread, SQLite on one writer thread. Reload builds a new config and analyzer and swaps them
+in between polls; the scheduler's jobs are re-synced to the new set of feeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.analyze import Analyzer
+from monitor.config import Config, FeedConfig
+from monitor.errors import FetchError
+from monitor.fetch import Fetcher, backoff_delay
+from monitor.models import Analysis, Item, ParsedFeed
+from monitor.parse import parse_feed
+from monitor.store import AlertPlan, FeedState, NewItem, PollWrite, Store, utcnow
+
+__all__ = ["Monitor", "PollReport", "alertable", "analyze_records"]
+
+log = structlog.get_logger("monitor.service")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_SHUTDOWN_GRACE = 8.0
+"""Seconds in-flight polls get to finish on SIGTERM; systemd's default stop timeout is 10 s."""
+_INLINE_PARSE_BYTES = 64_000
+"""Documents smaller than this parse on the analysis thread: a process hop would cost more."""
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    feed: str
+    outcome: str
+    """'new' (200), 'not_modified' (304) or 'failed'."""
+    http_status: int | None = None
+    items: int = 0
+    new_items: int = 0
+    alerts: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def alertable(item: Item, first_poll: bool, now: datetime, backfill: timedelta) -> bool:
+    """Whether a new item may alert: on a feed's first poll only items within `backfill` do.
+
+    Undated items on a first poll are of unknown age, so they are stored without alerting
+    rather than flooding the desk with a feed's whole history.
+    """
+    if not first_poll:
+        return True
+    return item.published_at is not None and item.published_at >= now - backfill
+
+
+def analyze_records(
+    analyzer: Analyzer, records: Iterable[dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
+    """The `analyze` command's work: one result per `{"id","title","summary","language"?}`."""
+    for record in records:
+        analysis = analyzer.analyze(
+            str(record.get("title") or ""),
+            str(record.get("summary") or ""),
+            record.get("language"),
+        )
+        yield {
+            "id": record.get("id"),
+            "language": analysis.language,
+            "language_confidence": analysis.language_confidence,
+            "matches": [
+                {"watchlist": m.watchlist, "term": m.term, "form": m.form, "field": m.field}
+                for m in analysis.matches
+            ],
+            "translation": None,
+        }
+
+
+class _StoreThread:
+    """Runs every store call on one thread: SQLite has one writer, and the loop never waits."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._executor.submit(self.store.close).result()
+        self._executor.shutdown(wait=True)
+
+
+class Monitor:
+    """The service object: `poll_once()` for one cycle, `run()` for the daemon."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        parse_workers: int | None = None,
+        fetcher: Fetcher | None = None,
+    ) -> None:
+        self.config = config
+        self._store = _StoreThread(Store.open(config.database))
+        self._fetcher = fetcher or Fetcher(config.polling)
+        self._analyzer = Analyzer(config.watchlists)
+        self._analysis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze")
+        self._parse_workers = parse_workers if parse_workers is not None else (os.cpu_count() or 1)
+        self._parse_pool: Executor | None = None
+        self._states: dict[str, FeedState] = {}
+        self._scheduler: AsyncIOScheduler | None = None
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._rng = random.Random()
+        self.stopping = asyncio.Event()
+
+    @property
+    def store(self) -> Store:
+        """For reads from the thread that owns the monitor when nothing else runs."""
+        return self._store.store
+
+    async def __aenter__(self) -> Monitor:
+        await self.sync_feeds()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._fetcher.aclose()
+        self._analysis.shutdown(wait=True)
+        if self._parse_pool is not None:
+            self._parse_pool.shutdown(wait=True, cancel_futures=True)
+        self._store.close()
+
+    async def sync_feeds(self) -> None:
+        self._states = await self._store.call(self.store.sync_feeds, self.config.feeds)
+
+    # One poll ----------------------------------------------------------------------------
+
+    def _parse_executor(self, size: int) -> Executor:
+        if size < _INLINE_PARSE_BYTES or self._parse_workers <= 1:
+            return self._analysis
+        if self._parse_pool is None:
+            context = multiprocessing.get_context("forkserver")
+            self._parse_pool = ProcessPoolExecutor(self._parse_workers, mp_context=context)
+        return self._parse_pool
+
+    async def poll_feed(self, feed: FeedConfig) -> PollReport:
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(feed=feed.name):
+            try:
+                report = await self._poll(feed, started)
+            except Exception as exc:
+                # A bug in one feed's poll must not stop the others; it shows as failing.
+                log.exception("feed.crashed", error=repr(exc))
+                report = await self._failed(feed, f"internal error: {exc!r}", None, None, started)
+        return report
+
+    async def _poll(self, feed: FeedConfig, started: float) -> PollReport:
+        state = self._states[feed.name]
+        loop = asyncio.get_running_loop()
+        try:
+            fetched = await self._fetcher.fetch(state.fetch_url, state.etag, state.last_modified)
+        except FetchError as exc:
+            return await self._failed(feed, str(exc), exc.status, exc.retry_after, started)
+        now = utcnow()
+        interval = self.config.feed_interval(feed)
+        if fetched.moved_to:
+            log.warning("feed.moved", url=state.fetch_url, moved_to=fetched.moved_to)
+        if fetched.not_modified:
+            write = PollWrite(
+                state.id, 304, fetched.etag, fetched.last_modified, None, None, now + interval
+            )
+            await self._store.call(self.store.record_poll, write, now)
+            self._remember(feed.name, write, now)
+            log.info("feed.polled", status=304, new=0, seconds=_since(started))
+            return PollReport(feed.name, "not_modified", 304, seconds=_since(started))
+        try:
+            parsed: ParsedFeed = await loop.run_in_executor(
+                self._parse_executor(len(fetched.content)),
+                parse_feed,
+                fetched.content,
+                fetched.content_type,
+                fetched.url,
+            )
+        except FetchError as exc:
+            return await self._failed(feed, str(exc), fetched.status, None, started)
+        if parsed.warning:
+            log.info("feed.malformed", warning=parsed.warning, items=len(parsed.items))
+        items = list({item.guid: item for item in reversed(parsed.items)}.values())[::-1]
+        known = await self._store.call(self.store.known_guids, state.id, [i.guid for i in items])
+        fresh = [item for item in items if item.guid not in known]
+        new_items = await loop.run_in_executor(
+            self._analysis, self._analyze_items, fresh, feed, state.never_polled, now
+        )
+        write = PollWrite(
+            state.id,
+            fetched.status,
+            fetched.etag,
+            fetched.last_modified,
+            fetched.moved_to,
+            parsed.title,
+            now + interval,
+            tuple(new_items),
+        )
+        result = await self._store.call(self.store.record_poll, write, now)
+        self._remember(feed.name, write, now)
+        log.info(
+            "feed.polled",
+            status=fetched.status,
+            items=len(items),
+            new=result.items,
+            alerts=result.alerts,
+            seconds=_since(started),
+        )
+        return PollReport(
+            feed.name,
+            "new",
+            fetched.status,
+            len(items),
+            result.items,
+            result.alerts,
+            seconds=_since(started),
+        )
+
+    def _analyze_items(
+        self, items: Sequence[Item], feed: FeedConfig, first_poll: bool, now: datetime
+    ) -> list[NewItem]:
+        config, analyzer = self.config, self._analyzer
+        watchlists = {w.name: w for w in config.watchlists}
+        out = []
+        for item in items:
+            analysis: Analysis = analyzer.analyze(item.title, item.summary, feed.language)
+            plans: tuple[AlertPlan, ...] = ()
+            if analysis.matches and alertable(item, first_poll, now, config.polling.backfill):
+                plans = tuple(
+                    AlertPlan(
+                        name,
+                        watchlists[name].severity,
+                        tuple(m for m in analysis.matches if m.watchlist == name),
+                        config.sinks_for(watchlists[name]),
+                    )
+                    for name in analysis.watchlists
+                )
+            out.append(NewItem(item, analysis, plans))
+        return out
+
+    async def _failed(
+        self,
+        feed: FeedConfig,
+        error: str,
+        status: int | None,
+        retry_after: float | None,
+        started: float,
+    ) -> PollReport:
+        state = self._states[feed.name]
+        errors = state.error_count + 1
+        delay = backoff_delay(
+            self.config.feed_interval(feed),
+            errors,
+            self.config.polling.max_backoff,
+            retry_after,
+            self._rng,
+        )
+        next_poll = utcnow() + delay
+        errors = await self._store.call(
+            self.store.record_failure, state.id, error, status, next_poll
+        )
+        self._states[feed.name] = dataclasses.replace(
+            state, error_count=errors, next_poll_at=next_poll.isoformat()
+        )
+        self._reschedule(feed.name, next_poll)
+        log.warning(
+            "feed.failed",
+            error=error,
+            status=status,
+            errors=errors,
+            retry_in=round(delay.total_seconds()),
+        )
+        return PollReport(feed.name, "failed", status, error=error, seconds=_since(started))
+
+    def _remember(self, name: str, write: PollWrite, now: datetime) -> None:
+        state = self._states[name]
+        self._states[name] = dataclasses.replace(
+            state,
+            etag=write.etag,
+            last_modified=write.last_modified,
+            last_ok_at=now.isoformat(),
+            error_count=0,
+            next_poll_at=write.next_poll_at.isoformat(),
+            moved_to=write.moved_to or state.moved_to,
+        )
+
+    async def poll_once(self, names: Sequence[str] | None = None) -> list[PollReport]:
+        """One cycle over the feeds (all, or those named), concurrently."""
+        feeds = [f for f in self.config.feeds if names is None or f.name in names]
+        return list(await asyncio.gather(*(self.poll_feed(feed) for feed in feeds)))
+
+    # The daemon --------------------------------------------------------------------------
+
+    async def _scheduled_poll(self, name: str) -> None:
+        feed = next((f for f in self.config.feeds if f.name == name), None)
+        if feed is None or self.stopping.is_set():
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            await self.poll_feed(feed)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    def _reschedule(self, name: str, when: datetime) -> None:
+        if self._scheduler is None:
+            return
+        job = self._scheduler.get_job(f"feed:{name}")
+        if job is not None:
+            job.modify(next_run_time=when)
+
+    def _first_run(self, feed: FeedConfig, now: datetime) -> datetime:
+        """Resume a stored schedule; otherwise spread first polls over a short window."""
+        state = self._states[feed.name]
+        if state.next_poll_at:
+            stored = datetime.fromisoformat(state.next_poll_at)
+            if stored > now:
+                return stored
+        interval = self.config.feed_interval(feed).total_seconds()
+        spread = min(interval, 30.0) * self._rng.random()
+        return now + timedelta(seconds=spread)
+
+    def sync_jobs(self) -> None:
+        """Make the scheduler hold exactly one job per configured feed."""
+        if self._scheduler is None:
+            return
+        now = utcnow()
+        wanted = {f"feed:{feed.name}": feed for feed in self.config.feeds}
+        for job in self._scheduler.get_jobs():
+            if job.id not in wanted:
+                job.remove()
+        for job_id, feed in wanted.items():
+            interval = self.config.feed_interval(feed).total_seconds()
+            trigger = IntervalTrigger(
+                seconds=interval, jitter=interval * self.config.polling.jitter or None
+            )
+            existing = self._scheduler.get_job(job_id)
+            if existing is not None and existing.trigger.interval_length == interval:
+                continue
+            self._scheduler.add_job(
+                self._scheduled_poll,
+                trigger,
+                args=[feed.name],
+                id=job_id,
+                name=feed.name,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=max(1, int(interval)),
+                next_run_time=self._first_run(feed, now),
+            )
+
+    async def reload(self, config: Config) -> None:
+        """Swap in a new, already validated config; in-flight polls finish under the old one."""
+        self._analyzer = await asyncio.get_running_loop().run_in_executor(
+            self._analysis, Analyzer, config.watchlists, self._analyzer.identifier
+        )
+        self.config = config
+        await self.sync_feeds()
+        self.sync_jobs()
+        log.info("config.reloaded", feeds=len(config.feeds), watchlists=len(config.watchlists))
+
+    async def run(self) -> None:
+        """Poll every feed on its schedule until `stopping` is set, then drain and return."""
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self.sync_jobs()
+        self._scheduler.start()
+        log.info(
+            "monitor.started",
+            feeds=len(self.config.feeds),
+            watchlists=len(self.config.watchlists),
+            sinks=len(self.config.sinks),
+            database=str(self.config.database),
+        )
+        try:
+            await self.stopping.wait()
+        finally:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+            await self._drain()
+            log.info("monitor.stopped")
+
+    async def _drain(self) -> None:
+        pending = set(self._in_flight)
+        if not pending:
+            return
+        log.info("monitor.draining", in_flight=len(pending))
+        _, still = await asyncio.wait(pending, timeout=_SHUTDOWN_GRACE)
+        for task in still:
+            task.cancel()
+        if still:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*still, return_exceptions=True)
+            log.warning("monitor.cancelled", polls=len(still))
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)

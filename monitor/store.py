@@ -1,0 +1,442 @@
+"""The SQLite store (DESIGN §6): schema, migrations, and every query the service runs.
+
+Nothing else touches SQL. One `Store` belongs to one thread (the service runs it on a single
+writer thread). An alert and its deliveries are written in one `db.atomic()` block.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from monitor.config import FeedConfig
+from monitor.errors import StoreError
+from monitor.models import Analysis, Item, Match
+
+__all__ = [
+    "AlertPlan",
+    "FeedState",
+    "NewItem",
+    "PollWrite",
+    "Store",
+    "iso",
+    "utcnow",
+]
+
+migrations = Migrations("news_monitor")
+
+
+@migrations(name="0001_initial")
+def _initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            url TEXT NOT NULL,
+            language TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            last_polled_at TEXT,
+            last_ok_at TEXT,
+            last_status INTEGER,
+            last_error TEXT,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            next_poll_at TEXT,
+            moved_to TEXT,
+            title TEXT
+        );
+        CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+            guid TEXT NOT NULL,
+            url TEXT,
+            title TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            published_at TEXT,
+            fetched_at TEXT NOT NULL,
+            language TEXT,
+            language_confidence REAL,
+            title_en TEXT,
+            summary_en TEXT,
+            story_key TEXT NOT NULL,
+            UNIQUE (feed_id, guid)
+        );
+        CREATE INDEX items_story_key ON items(story_key);
+        CREATE INDEX items_fetched_at ON items(fetched_at);
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            story_key TEXT NOT NULL,
+            watchlist TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            matches TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (story_key, watchlist)
+        );
+        CREATE INDEX alerts_created_at ON alerts(created_at);
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+            sink TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            sent_at TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (alert_id, sink)
+        );
+        CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
+        CREATE TABLE translations (
+            key TEXT PRIMARY KEY,
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Timestamps are stored as ISO 8601 UTC text, which sorts as time does."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    id: int
+    name: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    last_ok_at: str | None
+    error_count: int
+    next_poll_at: str | None
+    moved_to: str | None
+
+    @property
+    def fetch_url(self) -> str:
+        return self.moved_to or self.url
+
+    @property
+    def never_polled(self) -> bool:
+        return self.last_ok_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPlan:
+    watchlist: str
+    severity: str
+    matches: tuple[Match, ...]
+    sinks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    item: Item
+    analysis: Analysis
+    alerts: tuple[AlertPlan, ...]
+    """Empty for items stored without alerting (backfill, or no watchlist matched)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PollWrite:
+    """What one successful poll of one feed changes."""
+
+    feed_id: int
+    status: int
+    etag: str | None
+    last_modified: str | None
+    moved_to: str | None
+    title: str | None
+    next_poll_at: datetime
+    items: tuple[NewItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    items: int
+    alerts: int
+    deliveries: int
+
+
+def _matches_json(matches: Iterable[Match]) -> str:
+    return json.dumps(
+        [
+            {"term": m.term, "form": m.form, "field": m.field, "start": m.start, "end": m.end}
+            for m in matches
+        ],
+        ensure_ascii=False,
+    )
+
+
+class Store:
+    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | str) -> Store:
+        """Open (creating if needed) and migrate the database at `path`.
+
+        Raises:
+            StoreError: the file cannot be opened, is not a database, or cannot be migrated.
+        """
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(path, check_same_thread=False, timeout=30)
+            db = sqlite_utils.Database(connection)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            migrations.apply(db)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"{path}: cannot open the database: {exc}") from exc
+        return cls(db, path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def applied_migrations(self) -> list[str]:
+        return [m.name for m in migrations.applied(self.db)]
+
+    # Feeds -------------------------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Sequence[FeedConfig]) -> dict[str, FeedState]:
+        """Make the `feeds` table hold a row per configured feed; return their states.
+
+        A feed whose URL changed in the config starts afresh: no validators, no error count.
+        Rows of feeds no longer configured are kept with their items and alerts.
+        """
+        with self.db.atomic():
+            for feed in feeds:
+                row = self.db.execute(
+                    "SELECT id, url FROM feeds WHERE name = ?", [feed.name]
+                ).fetchone()
+                if row is None:
+                    self.db.execute(
+                        "INSERT INTO feeds (name, url, language) VALUES (?, ?, ?)",
+                        [feed.name, feed.url, feed.language],
+                    )
+                elif row[1] != feed.url:
+                    self.db.execute(
+                        """UPDATE feeds SET url = ?, language = ?, etag = NULL,
+                           last_modified = NULL, error_count = 0, last_error = NULL,
+                           moved_to = NULL, next_poll_at = NULL WHERE id = ?""",
+                        [feed.url, feed.language, row[0]],
+                    )
+                else:
+                    self.db.execute(
+                        "UPDATE feeds SET language = ? WHERE id = ?", [feed.language, row[0]]
+                    )
+        states = self.feed_states()
+        return {feed.name: states[feed.name] for feed in feeds}
+
+    def feed_states(self) -> dict[str, FeedState]:
+        rows = self.db.execute(
+            """SELECT id, name, url, etag, last_modified, last_ok_at, error_count,
+                      next_poll_at, moved_to FROM feeds"""
+        ).fetchall()
+        return {row[1]: FeedState(*row) for row in rows}
+
+    def known_guids(self, feed_id: int, guids: Sequence[str]) -> set[str]:
+        known: set[str] = set()
+        for start in range(0, len(guids), 500):
+            chunk = list(guids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            known.update(
+                row[0]
+                for row in self.db.execute(
+                    f"SELECT guid FROM items WHERE feed_id = ? AND guid IN ({marks})",
+                    [feed_id, *chunk],
+                )
+            )
+        return known
+
+    def record_poll(self, write: PollWrite, now: datetime | None = None) -> WriteResult:
+        """Store a successful poll: new items, their alerts and deliveries, the feed's state.
+
+        All in one transaction: a crash before commit re-does the poll, after commit loses
+        nothing; an alert is never without its deliveries.
+        """
+        now_text = iso(now or utcnow())
+        items = alerts = deliveries = 0
+        with self.db.atomic():
+            for new in write.items:
+                item, analysis = new.item, new.analysis
+                row = self.db.execute(
+                    """INSERT INTO items (feed_id, guid, url, title, summary, published_at,
+                           fetched_at, language, language_confidence, story_key)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (feed_id, guid) DO NOTHING RETURNING id""",
+                    [
+                        write.feed_id,
+                        item.guid,
+                        item.url,
+                        item.title,
+                        item.summary,
+                        iso(item.published_at),
+                        now_text,
+                        analysis.language,
+                        analysis.language_confidence,
+                        item.story_key,
+                    ],
+                ).fetchone()
+                if row is None:
+                    continue
+                items += 1
+                for plan in new.alerts:
+                    made = self._add_alert(row[0], item.story_key, plan, now_text)
+                    if made is not None:
+                        alerts += 1
+                        deliveries += made
+            self.db.execute(
+                """UPDATE feeds SET etag = ?, last_modified = ?, last_polled_at = ?,
+                       last_ok_at = ?, last_status = ?, last_error = NULL, error_count = 0,
+                       next_poll_at = ?, moved_to = COALESCE(?, moved_to),
+                       title = COALESCE(?, title)
+                   WHERE id = ?""",
+                [
+                    write.etag,
+                    write.last_modified,
+                    now_text,
+                    now_text,
+                    write.status,
+                    iso(write.next_poll_at),
+                    write.moved_to,
+                    write.title,
+                    write.feed_id,
+                ],
+            )
+        return WriteResult(items, alerts, deliveries)
+
+    def _add_alert(
+        self, item_id: int, story_key: str, plan: AlertPlan, now: str | None
+    ) -> int | None:
+        """The alert and a pending delivery per sink; None if the story already alerted."""
+        row = self.db.execute(
+            """INSERT INTO alerts (item_id, story_key, watchlist, severity, matches, created_at)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (story_key, watchlist) DO NOTHING RETURNING id""",
+            [item_id, story_key, plan.watchlist, plan.severity, _matches_json(plan.matches), now],
+        ).fetchone()
+        if row is None:
+            return None
+        for sink in plan.sinks:
+            self.db.execute(
+                """INSERT INTO deliveries (alert_id, sink, next_attempt_at, created_at)
+                   VALUES (?, ?, ?, ?) ON CONFLICT (alert_id, sink) DO NOTHING""",
+                [row[0], sink, now, now],
+            )
+        return len(plan.sinks)
+
+    def record_failure(
+        self,
+        feed_id: int,
+        error: str,
+        status: int | None,
+        next_poll_at: datetime,
+        now: datetime | None = None,
+    ) -> int:
+        """Count one more consecutive failure; returns the new count."""
+        with self.db.atomic():
+            self.db.execute(
+                """UPDATE feeds SET last_polled_at = ?, last_status = ?, last_error = ?,
+                       error_count = error_count + 1, next_poll_at = ? WHERE id = ?""",
+                [iso(now or utcnow()), status, error, iso(next_poll_at), feed_id],
+            )
+            row = self.db.execute("SELECT error_count FROM feeds WHERE id = ?", [feed_id])
+            return int(row.fetchone()[0])
+
+    def set_next_poll(self, feed_id: int, next_poll_at: datetime) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE feeds SET next_poll_at = ? WHERE id = ?", [iso(next_poll_at), feed_id]
+            )
+
+    # Reading -----------------------------------------------------------------------------
+
+    def alerts(
+        self, since: datetime | None = None, watchlist: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Recent alerts, newest first, with their item and feed."""
+        where, params = ["1 = 1"], []
+        if since is not None:
+            where.append("a.created_at >= ?")
+            params.append(iso(since))
+        if watchlist is not None:
+            where.append("a.watchlist = ?")
+            params.append(watchlist)
+        rows = self.db.execute(
+            f"""SELECT a.id, a.watchlist, a.severity, a.matches, a.created_at, a.story_key,
+                       i.id, i.title, i.summary, i.url, i.published_at, i.language,
+                       i.language_confidence, i.title_en, f.name
+                FROM alerts a JOIN items i ON i.id = a.item_id JOIN feeds f ON f.id = i.feed_id
+                WHERE {" AND ".join(where)}
+                ORDER BY a.created_at DESC, a.id DESC LIMIT ?""",
+            [*params, limit],
+        ).fetchall()
+        return [
+            {
+                "id": r[0],
+                "watchlist": r[1],
+                "severity": r[2],
+                "matches": json.loads(r[3]),
+                "created_at": r[4],
+                "story_key": r[5],
+                "item": {
+                    "id": r[6],
+                    "title": r[7],
+                    "summary": r[8],
+                    "url": r[9],
+                    "published_at": r[10],
+                    "language": r[11],
+                    "language_confidence": r[12],
+                    "title_en": r[13],
+                },
+                "feed": r[14],
+            }
+            for r in rows
+        ]
+
+    def feed_health(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            """SELECT f.name, f.url, f.last_ok_at, f.last_polled_at, f.last_status, f.last_error,
+                      f.error_count, f.next_poll_at, f.moved_to,
+                      (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id)
+               FROM feeds f ORDER BY f.name"""
+        ).fetchall()
+        keys = [
+            "name",
+            "url",
+            "last_ok_at",
+            "last_polled_at",
+            "last_status",
+            "last_error",
+            "error_count",
+            "next_poll_at",
+            "moved_to",
+            "items",
+        ]
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            table: int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            for table in ("feeds", "items", "alerts", "deliveries")
+        }

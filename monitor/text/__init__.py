@@ -1,0 +1,1 @@
+"""Pure text processing: normalization, language identification."""
