@@ -25,6 +25,7 @@ __all__ = ["FetchResult", "Fetcher", "backoff_delay", "parse_retry_after"]
 USER_AGENT = f"news-monitor/{__version__} (+https://github.com/news-monitor/news-monitor)"
 _MAX_REDIRECTS = 5
 _PERMANENT = {301, 308}
+_REDIRECTS = {301, 302, 303, 307, 308}
 _ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
@@ -166,7 +167,7 @@ class Fetcher:
             request = self._client.build_request("GET", current, headers=headers)
             response = await self._client.send(request, stream=True)
             try:
-                if response.is_redirect:
+                if response.status_code in _REDIRECTS:
                     location = response.headers.get("Location")
                     if not location:
                         raise FetchError(

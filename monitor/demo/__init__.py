@@ -13,6 +13,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from monitor.config import load_config
 from monitor.service import Monitor
@@ -96,14 +97,15 @@ async def run_demo(keep: Path | None, echo: Callable[[str], None]) -> int:
         for report in reports:
             echo(f"  {report.feed}: {report.items} items, {report.alerts} alerts")
         echo("")
+        by_item: dict[int, list[dict[str, Any]]] = {}
         for alert in reversed(alerts):
-            item = alert["item"]
-            forms = ", ".join(dict.fromkeys(m["form"] for m in alert["matches"]))
-            echo(
-                f"[{alert['severity']}] {alert['watchlist']} · {alert['feed']} · {item['language']}"
-            )
-            echo(f"    {item['title']}")
-            echo(f"    matched: {forms}")
+            by_item.setdefault(alert["item"]["id"], []).append(alert)
+        for item_alerts in by_item.values():
+            item = item_alerts[0]["item"]
+            echo(f"{item_alerts[0]['feed']} · language {item['language']}: {item['title']}")
+            for alert in item_alerts:
+                forms = ", ".join(dict.fromkeys(m["form"] for m in alert["matches"]))
+                echo(f"    [{alert['severity']}] {alert['watchlist']}: matched {forms}")
         total_items = sum(r.items for r in reports)
         echo("")
         echo(
