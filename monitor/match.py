@@ -49,6 +49,12 @@ def _trie_pattern(forms: Iterable[str]) -> str:
     return emit(trie)
 
 
+def _word_prefixes(form: str, forms: Mapping[str, object]) -> list[str]:
+    words = form.split(" ")
+    prefixes = (" ".join(words[:n]) for n in range(len(words) - 1, 0, -1))
+    return [prefix for prefix in prefixes if prefix in forms]
+
+
 class Matcher:
     """Compiled once per config; `match()` is a pure function of the item's fields."""
 
@@ -66,10 +72,7 @@ class Matcher:
                     owners[key].append(_Owner(watchlist.name, excluded, exclusion=True))
         self._owners = dict(owners)
         # Forms that are word-prefixes of a longer form: "suicide" inside "suicide bomber".
-        self._inner = {
-            form: [other for other in owners if other != form and form.startswith(other + " ")]
-            for form in owners
-        }
+        self._inner = {form: _word_prefixes(form, owners) for form in owners}
         if owners:
             pattern = r"(?<!\w)(?=(" + _trie_pattern(owners) + r")(?!\w))"
             self._regex: re.Pattern[str] | None = re.compile(pattern)

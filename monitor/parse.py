@@ -63,6 +63,7 @@ _TRACKING = re.compile(
     r"^(utm_\w+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|yclid|_ga|ocid|at_\w+)$"
 )
 _FINGERPRINT_JUNK = re.compile(r"[\W_]+")
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
 
 
 class _TextExtractor(HTMLParser):
@@ -88,20 +89,26 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
+def _extract(markup: str) -> str:
+    extractor = _TextExtractor()
+    extractor.feed(markup)
+    extractor.close()
+    return "".join(extractor.parts)
+
+
 def html_to_text(markup: str) -> str:
     """Plain text of an HTML fragment: tags dropped, entities decoded (twice-escaped ones too)."""
     if not markup:
         return ""
-    if "<" in markup or "&" in markup:
-        extractor = _TextExtractor()
-        extractor.feed(markup)
-        extractor.close()
-        text = "".join(extractor.parts)
+    text = markup
+    if "<" in text or "&" in text:
+        text = _extract(text)
+        # Markup escaped twice (`&amp;lt;b&amp;gt;`) is still markup after one decoding.
+        if _TAG.search(text):
+            text = _extract(text)
         # `&amp;quot;` arrives as `&quot;` after one decoding: publishers escape twice.
         if "&" in text:
             text = html.unescape(text)
-    else:
-        text = markup
     text = _SPACES.sub(" ", text)
     return _NEWLINES.sub("\n", text).strip()
 
@@ -193,8 +200,9 @@ def _parse_json_feed(content: bytes) -> ParsedFeed:
     version = document.get("version", "") if isinstance(document, dict) else ""
     if not isinstance(version, str) or "jsonfeed.org" not in version:
         raise NotAFeedError("not a feed: JSON without a JSON Feed 'version'")
+    entries = document.get("items")
     items = []
-    for entry in document.get("items") or ():
+    for entry in entries if isinstance(entries, list) else ():
         if not isinstance(entry, dict):
             continue
         published = entry.get("date_published") or entry.get("date_modified")
@@ -209,9 +217,10 @@ def _parse_json_feed(content: bytes) -> ParsedFeed:
                 published_at = None
         summary = entry.get("summary") or entry.get("content_html") or entry.get("content_text")
         entry_id = entry.get("id")
+        link = entry.get("url") or entry.get("external_url")
         item = _make_item(
             str(entry_id) if entry_id is not None else None,
-            entry.get("url") or entry.get("external_url"),
+            link if isinstance(link, str) else None,
             str(entry.get("title") or ""),
             str(summary or ""),
             published_at,
@@ -235,14 +244,15 @@ def parse_feed(
         raise NotAFeedError("not a feed: the response body is empty")
     if _looks_like_json(content, content_type):
         return _parse_json_feed(content)
+    # No Content-Location: feedparser would resolve relative guids against the URL, and an
+    # item's identity must not change when its feed moves.
     headers: Mapping[str, str] = {"content-type": content_type} if content_type else {}
-    if url:
-        headers = {**headers, "content-location": url}
     parsed = feedparser.parse(
         content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
     )
     warning = None
-    if parsed.bozo:
+    # A missing or generic Content-Type is not a defect of the document itself.
+    if parsed.bozo and not isinstance(parsed.bozo_exception, feedparser.NonXMLContentType):
         warning = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}"
     if not parsed.version and not parsed.entries:
         sniff = content[:512].lower()
@@ -264,5 +274,5 @@ def parse_feed(
         )
         if item:
             items.append(item)
-    title = parsed.feed.get("title")
+    title = html_to_text(parsed.feed.get("title") or "").replace("\n", " ") or None
     return ParsedFeed(tuple(items), title, parsed.version or "unknown", warning)

@@ -204,7 +204,7 @@ class Monitor:
         except FetchError as exc:
             return await self._failed(feed, str(exc), fetched.status, None, started)
         if parsed.warning:
-            log.info("feed.malformed", warning=parsed.warning, items=len(parsed.items))
+            log.info("feed.parse_warning", warning=parsed.warning, items=len(parsed.items))
         items = list({item.guid: item for item in reversed(parsed.items)}.values())[::-1]
         known = await self._store.call(self.store.known_guids, state.id, [i.guid for i in items])
         fresh = [item for item in items if item.guid not in known]

@@ -57,12 +57,18 @@ def normalize(text: str) -> Normalized:
     if len(folded) == len(text):
         return Normalized(folded, None)
     # Rare path (ligatures, ß, removed invisibles): fold one character at a time.
+    # A base character folds together with the combining marks after it, so NFC composes
+    # decomposed input (i + U+0302 -> î) as it does for the terms.
     pieces: list[str] = []
     offsets: list[int] = []
-    for index, char in enumerate(text):
-        piece = _fold(char)
+    start = 0
+    for index in range(1, len(text) + 1):
+        if index < len(text) and unicodedata.combining(text[index]):
+            continue
+        piece = _fold(text[start:index])
         pieces.append(piece)
-        offsets.extend([index] * len(piece))
+        offsets.extend([start] * len(piece))
+        start = index
     return Normalized("".join(pieces), tuple(offsets))
 
 

@@ -1,0 +1,324 @@
+"""match.py and the analysis stage: whole-word watchlist matching in every script, and language
+identification that gives the same answer every time."""
+
+from __future__ import annotations
+
+import random
+import string
+import unicodedata
+from typing import Any
+
+import pytest
+
+from monitor.analyze import Analyzer
+from monitor.config import WatchlistConfig
+from monitor.match import Matcher
+from monitor.models import Match
+from monitor.text.langid import UNDETERMINED, LanguageIdentifier
+from monitor.text.normalize import normalize, normalize_term
+
+
+def watchlist(name: str, *terms: Any, none: tuple[str, ...] = ()) -> WatchlistConfig:
+    return WatchlistConfig.model_validate({"name": name, "terms": list(terms), "none": none})
+
+
+KHANAQIN = watchlist("khanaqin", {"term": "Khanaqin", "aliases": ["خانقين", "خانەقین", "Xaneqîn"]})
+DIYALA = watchlist("diyala", {"term": "Diyala", "aliases": ["ديالى", "دیالە"]})
+SUICIDE_BOMBER = watchlist(
+    "suicide-bomber",
+    {"term": "suicide bomber", "aliases": ["انتحاري", "خۆتەقێنەر", "xwekuj"]},
+    none=("exercise", "drill"),
+)
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher([KHANAQIN, DIYALA, SUICIDE_BOMBER])
+
+
+def found(matcher: Matcher, text: str) -> list[tuple[str, str]]:
+    """(watchlist, form) of each match in a title, checking the offsets on the way."""
+    matches = matcher.match({"title": text})
+    for m in matches:
+        assert text[m.start : m.end] == m.form
+    return [(m.watchlist, m.form) for m in matches]
+
+
+# Words, not substrings ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Cairo's Khan al-Khalili bazaar stays open later",
+        "Diyarbakir's restored city walls reopen",
+        "New dialysis unit opens in Erbil",
+        "Khanaqinville is not a real town",
+        "Suicide-prevention charity and bomber jackets",
+        "suicidebomber",
+    ],
+)
+def test_near_misses_do_not_match(matcher: Matcher, text: str) -> None:
+    assert found(matcher, text) == []
+
+
+def test_khan_does_not_match_khanaqin() -> None:
+    khan = Matcher([watchlist("khan", "Khan")])
+    assert found(khan, "Attack in Khanaqin") == []
+    assert found(khan, "Khan al-Khalili") == [("khan", "Khan")]
+
+
+def test_diyala_does_not_match_diyarbakir(matcher: Matcher) -> None:
+    assert found(matcher, "Diyarbakir") == []
+    assert found(matcher, "Diyala") == [("diyala", "Diyala")]
+
+
+@pytest.mark.parametrize(
+    ("text", "form"),
+    [
+        ("Khanaqin's mayor resigns", "Khanaqin"),
+        ("KHANAQIN\u2019S MAYOR RESIGNS", "KHANAQIN"),  # typographic apostrophe
+        ("khanaqin", "khanaqin"),
+        ("kHaNaQiN.", "kHaNaQiN"),
+        ("(Khanaqin)", "Khanaqin"),
+        ("Khanaqin-based militia", "Khanaqin"),
+        ("«Khanaqin»", "Khanaqin"),
+    ],
+)
+def test_case_folding_and_punctuation(matcher: Matcher, text: str, form: str) -> None:
+    assert found(matcher, text) == [("khanaqin", form)]
+
+
+@pytest.mark.parametrize(
+    ("text", "form"),
+    [
+        ("A suicide bomber was killed", "suicide bomber"),
+        ("A Suicide   Bomber was killed", "Suicide   Bomber"),
+        ("A suicide\nbomber was killed", "suicide\nbomber"),
+        ("A suicide \t\n bomber was killed", "suicide \t\n bomber"),
+        ("A suicide\u00a0bomber was killed", "suicide\u00a0bomber"),
+    ],
+)
+def test_multi_word_terms_span_any_whitespace(matcher: Matcher, text: str, form: str) -> None:
+    assert found(matcher, text) == [("suicide-bomber", form)]
+
+
+def test_term_written_with_extra_spaces_still_matches() -> None:
+    spaced = Matcher([watchlist("w", "  suicide    bomber ")])
+    assert found(spaced, "suicide bomber") == [("w", "suicide bomber")]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("مقتل انتحاري قبل وصوله إلى مقر الحشد الشعبي في خانقين", ["انتحاري", "خانقين"]),
+        ("لە خانەقین هێرشبەرێکی خۆتەقێنەر کوژرا", ["خانەقین", "خۆتەقێنەر"]),
+        ("Xaneqîn: Êrîşkarekî xwekuj hat kuştin", ["Xaneqîn", "xwekuj"]),
+        ("XANEQÎN û XWEKUJ", ["XANEQÎN", "XWEKUJ"]),
+        ("محافظة ديالى", ["ديالى"]),
+        ("پارێزگای دیالە", ["دیالە"]),
+    ],
+)
+def test_aliases_in_arabic_and_kurdish_scripts(
+    matcher: Matcher, text: str, expected: list[str]
+) -> None:
+    assert sorted(form for _, form in found(matcher, text)) == sorted(expected)
+
+
+def test_matches_report_the_watchlist_and_the_configured_term(matcher: Matcher) -> None:
+    (m,) = matcher.match({"title": "في خانقين"})
+    assert (m.watchlist, m.term, m.form, m.field) == ("khanaqin", "Khanaqin", "خانقين", "title")
+
+
+def test_decomposed_text_matches_a_composed_term(matcher: Matcher) -> None:
+    text = unicodedata.normalize("NFD", "Bajarê Xaneqînê û Xaneqîn")
+    assert found(matcher, text) == [("khanaqin", unicodedata.normalize("NFD", "Xaneqîn"))]
+
+
+# Exclusions and overlaps -------------------------------------------------------------------
+
+
+def test_none_term_suppresses_its_own_watchlist_only(matcher: Matcher) -> None:
+    text = "Suicide bomber drill held in Khanaqin"
+    assert found(matcher, text) == [("khanaqin", "Khanaqin")]
+
+
+def test_none_term_in_the_other_field_still_excludes(matcher: Matcher) -> None:
+    matches = matcher.match({"title": "Suicide bomber in Khanaqin", "summary": "It was a drill."})
+    assert {m.watchlist for m in matches} == {"khanaqin"}
+
+
+def test_none_term_that_is_another_watchlists_term() -> None:
+    drills = watchlist("drills", "drill")
+    m = Matcher([drills, SUICIDE_BOMBER])
+    assert found(m, "suicide bomber drill") == [("drills", "drill")]
+
+
+def test_none_term_matches_whole_words_only(matcher: Matcher) -> None:
+    # "drilling" is not "drill": the suicide-bomber watchlist still matches.
+    text = "Suicide bomber stopped near drilling site"
+    assert found(matcher, text) == [("suicide-bomber", "Suicide bomber")]
+
+
+def test_overlapping_terms_in_different_watchlists_are_all_reported() -> None:
+    m = Matcher(
+        [
+            watchlist("attacks", "suicide bomber"),
+            watchlist("aircraft", "bomber"),
+            watchlist("self-harm", "suicide"),
+        ]
+    )
+    text = "Police say a suicide bomber was stopped"
+    matches = {(x.watchlist, x.form, x.start, x.end) for x in m.match({"title": text})}
+    assert matches == {
+        ("attacks", "suicide bomber", 13, 27),
+        ("self-harm", "suicide", 13, 20),
+        ("aircraft", "bomber", 21, 27),
+    }
+
+
+def test_overlapping_terms_across_a_line_break() -> None:
+    m = Matcher([watchlist("attacks", "suicide bomber"), watchlist("self-harm", "suicide")])
+    text = "a suicide\n  bomber"
+    assert sorted(found(m, text)) == [("attacks", "suicide\n  bomber"), ("self-harm", "suicide")]
+
+
+def test_each_occurrence_is_a_match_with_its_own_offsets(matcher: Matcher) -> None:
+    text = "Khanaqin today. khanaqin tomorrow. KHANAQIN always."
+    matches = matcher.match({"title": text})
+    assert [(m.start, m.end) for m in matches] == [(0, 8), (16, 24), (35, 43)]
+
+
+def test_both_fields_are_searched_and_named(matcher: Matcher) -> None:
+    matches = matcher.match({"title": "News from Khanaqin", "summary": "In Diyala province."})
+    assert [(m.watchlist, m.field) for m in matches] == [
+        ("khanaqin", "title"),
+        ("diyala", "summary"),
+    ]
+
+
+def test_empty_matcher_matches_nothing() -> None:
+    m = Matcher([])
+    assert m.empty
+    assert m.match({"title": "Khanaqin"}) == ()
+
+
+# Offsets into the original text ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Straße nach Khanaqin",  # ß folds to two letters: offsets shift
+        "ﬁrst news from Khanaqin",  # a ligature
+        "Khana\u00adqin market reopens",  # a soft hyphen inside the word
+        "\u200bKhanaqin\u200b",  # zero-width spaces
+        "İstanbul to KHANAQIN\u2019S gate",  # İ folds to i + combining dot
+        "\ufeffKhanaqin",
+    ],
+)
+def test_offsets_point_into_the_original_text(matcher: Matcher, text: str) -> None:
+    (m,) = matcher.match({"summary": text})
+    assert text[m.start : m.end] == m.form
+    assert normalize_term(m.form.replace("\u00ad", "").replace("\u200b", "")) == "khanaqin"
+
+
+def test_normalize_keeps_offsets_when_lengths_change() -> None:
+    n = normalize("Straße")
+    assert n.text == "strasse"
+    assert n.original_span(4, 7) == (4, 6)  # "sse" came from "ße"
+
+
+# Scale -------------------------------------------------------------------------------------
+
+
+def test_five_thousand_terms_compile_and_match() -> None:
+    rng = random.Random(5000)
+
+    def word() -> str:
+        return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(5, 10)))
+
+    terms: set[str] = set()
+    while len(terms) < 5000:
+        terms.add(word() if rng.random() < 0.8 else f"{word()} {word()}")
+    ordered = sorted(terms)
+    watchlists = [watchlist(f"list{n:02d}", *ordered[n * 100 : (n + 1) * 100]) for n in range(50)]
+    m = Matcher(watchlists)
+    wanted = ordered[::250]
+    # Each wanted term is in the text, with near-misses: a suffix glued on, a prefix glued on.
+    text = " ... ".join(wanted) + " " + ordered[1] + "x x" + ordered[2]
+    matches = m.match({"title": text})
+    assert sorted(x.term for x in matches) == sorted(wanted)
+    for x in matches:
+        assert text[x.start : x.end] == x.form == x.term
+        assert x.watchlist == f"list{ordered.index(x.term) // 100:02d}"
+
+
+# Language identification -------------------------------------------------------------------
+
+ENGLISH = "Hashd fighters kill would-be suicide bomber outside Khanaqin headquarters"
+ARABIC = "مقتل انتحاري قبل وصوله إلى مقر الحشد الشعبي في خانقين"
+SORANI = "لە خانەقین هێرشبەرێکی خۆتەقێنەر پێش ئەنجامدانی هێرشەکەی کوژرا"
+KURMANJI = "Xaneqîn: Êrîşkarekî xwekuj berî êrîşê hat kuştin"
+
+
+@pytest.fixture(scope="module")
+def identifier() -> LanguageIdentifier:
+    return LanguageIdentifier()
+
+
+@pytest.mark.parametrize(("text", "language"), [(ENGLISH, "en"), (ARABIC, "ar")])
+def test_headlines_are_identified(identifier: LanguageIdentifier, text: str, language: str) -> None:
+    guess = identifier.identify(text)
+    assert guess.language == language
+    assert 0.5 < guess.confidence <= 1.0
+
+
+@pytest.mark.parametrize(("text", "language"), [(SORANI, "ckb"), (KURMANJI, "kmr")])
+def test_kurdish_headlines_are_identified(
+    identifier: LanguageIdentifier, text: str, language: str
+) -> None:
+    assert identifier.identify(text).language == language
+
+
+@pytest.mark.parametrize("text", ["", "ok", "12 34 !!", "—", "  \n "])
+def test_very_short_text_is_undetermined(identifier: LanguageIdentifier, text: str) -> None:
+    guess = identifier.identify(text)
+    assert guess.language == UNDETERMINED == "und"
+    assert guess.confidence == 0.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [ENGLISH, ARABIC, "Oil prices", "Bağdat'ta güvenlik önlemleri artırıldı", "Nouvelles d'Irak"],
+)
+def test_identification_is_deterministic(identifier: LanguageIdentifier, text: str) -> None:
+    answers = {identifier.identify(text) for _ in range(20)}
+    assert len(answers) == 1
+    fresh = {LanguageIdentifier().identify(text) for _ in range(3)}
+    assert fresh == answers
+
+
+# The analysis stage ------------------------------------------------------------------------
+
+
+def test_analyzer_gives_language_and_matches() -> None:
+    analyzer = Analyzer([KHANAQIN, DIYALA, SUICIDE_BOMBER])
+    analysis = analyzer.analyze(ENGLISH, "A disputed town in Diyala province.")
+    assert analysis.language == "en"
+    assert analysis.watchlists == ("suicide-bomber", "khanaqin", "diyala")
+    start = ENGLISH.index("Khanaqin")
+    assert Match("khanaqin", "Khanaqin", "Khanaqin", "title", start, start + 8) in analysis.matches
+
+
+def test_analyzer_on_arabic() -> None:
+    analysis = Analyzer([KHANAQIN, DIYALA, SUICIDE_BOMBER]).analyze(ARABIC, "")
+    assert analysis.language == "ar"
+    assert set(analysis.watchlists) == {"khanaqin", "suicide-bomber"}
+
+
+def test_analyzer_without_watchlists() -> None:
+    analysis = Analyzer([]).analyze(ENGLISH, "")
+    assert analysis.language == "en"
+    assert analysis.matches == ()
+    assert analysis.watchlists == ()
