@@ -177,6 +177,7 @@ class Fetcher:
                     all_permanent = all_permanent and response.status_code in _PERMANENT
                     current = urljoin(current, location)
                     continue
+                moved_to = current if current != url and all_permanent else None
                 if response.status_code == 304:
                     return FetchResult(
                         304,
@@ -185,6 +186,7 @@ class Fetcher:
                         response.headers.get("ETag", etag),
                         response.headers.get("Last-Modified", last_modified),
                         current,
+                        moved_to,
                     )
                 if response.status_code >= 400:
                     raise FetchError(
@@ -200,7 +202,7 @@ class Fetcher:
                     response.headers.get("ETag"),
                     response.headers.get("Last-Modified"),
                     current,
-                    moved_to=current if current != url and all_permanent else None,
+                    moved_to,
                 )
             finally:
                 await response.aclose()

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
@@ -61,6 +61,9 @@ _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
 _TRACKING = re.compile(
     r"^(utm_\w+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|yclid|_ga|ocid|at_\w+)$"
+)
+_BARE_AMPERSAND = re.compile(
+    rb"&(?!(?:[A-Za-z][A-Za-z0-9]{0,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});)"
 )
 _FINGERPRINT_JUNK = re.compile(r"[\W_]+")
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
@@ -232,6 +235,16 @@ def _parse_json_feed(content: bytes) -> ParsedFeed:
     return ParsedFeed(tuple(items), title if isinstance(title, str) else None, "json1")
 
 
+_HARMLESS = feedparser.NonXMLContentType
+"""A missing or generic Content-Type is not a defect of the document itself."""
+
+
+def _feedparser(content: bytes, headers: Mapping[str, str]) -> Any:
+    return feedparser.parse(
+        content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
+
+
 def parse_feed(
     content: bytes, content_type: str | None = None, url: str | None = None
 ) -> ParsedFeed:
@@ -247,12 +260,15 @@ def parse_feed(
     # No Content-Location: feedparser would resolve relative guids against the URL, and an
     # item's identity must not change when its feed moves.
     headers: Mapping[str, str] = {"content-type": content_type} if content_type else {}
-    parsed = feedparser.parse(
-        content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
-    )
+    parsed = _feedparser(content, headers)
+    if parsed.bozo and _BARE_AMPERSAND.search(content):
+        # A bare `&` (Q&A, AT&T) sends feedparser to its loose parser, which turns `&A` into
+        # `&A;`. Escaping them and parsing again recovers the text as published.
+        retry = _feedparser(_BARE_AMPERSAND.sub(b"&amp;", content), headers)
+        if not retry.bozo or isinstance(retry.bozo_exception, _HARMLESS):
+            parsed = retry
     warning = None
-    # A missing or generic Content-Type is not a defect of the document itself.
-    if parsed.bozo and not isinstance(parsed.bozo_exception, feedparser.NonXMLContentType):
+    if parsed.bozo and not isinstance(parsed.bozo_exception, _HARMLESS):
         warning = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}"
     if not parsed.version and not parsed.entries:
         sniff = content[:512].lower()
@@ -264,9 +280,12 @@ def parse_feed(
         summary = entry.get("summary") or ""
         if not summary and entry.get("content"):
             summary = entry["content"][0].get("value", "")
+        link = entry.get("link")
+        if link and url:
+            link = urljoin(url, link)
         item = _make_item(
             entry.get("id"),
-            entry.get("link"),
+            link,
             entry.get("title") or "",
             summary,
             _from_struct(entry.get("published_parsed") or entry.get("updated_parsed")),

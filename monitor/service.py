@@ -187,7 +187,13 @@ class Monitor:
             log.warning("feed.moved", url=state.fetch_url, moved_to=fetched.moved_to)
         if fetched.not_modified:
             write = PollWrite(
-                state.id, 304, fetched.etag, fetched.last_modified, None, None, now + interval
+                state.id,
+                304,
+                fetched.etag,
+                fetched.last_modified,
+                fetched.moved_to,
+                None,
+                now + interval,
             )
             await self._store.call(self.store.record_poll, write, now)
             self._remember(feed.name, write, now)
