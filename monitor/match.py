@@ -2,6 +2,20 @@
 
 Matching is on whole words of the normalized text; each hit is looked up to the watchlists
 that own the form. A watchlist whose `none` term occurs in the item does not match it.
+
+Morphology is part of the one expression, as closed sets of affixes around each form (a term
+never matches inside a longer word unless what is left over is one of the listed affixes):
+
+* Arabic-script terms: proclitics before the first word (و ف, then ب ل ک or Sorani لە بە, then
+  the article ال, or the contraction لل), and up to two Arabic or Sorani endings after the last
+  word (ون ین ات ة ية, tanween alef; Sorani ی دا ەوە ەکە ەکان ان یش ێک ...). A term that starts
+  with the article also matches after the لل contraction (الانبار → للانبار).
+* Latin-script terms: one Kurmanji ending (a an ên î ya yê ye yên; not bare ê, see below) or
+  English plural (s es) after the last word. The possessive `'s` needs nothing: the
+  apostrophe is a word boundary.
+* Words of a multi-word term may be separated by any run of whitespace and hyphens.
+
+The reported `form` is the original text of the whole word(s), clitics and endings included.
 """
 
 from __future__ import annotations
@@ -10,12 +24,72 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from monitor.config import WatchlistConfig
 from monitor.models import Match
 from monitor.text.normalize import normalize, normalize_term
 
 __all__ = ["Matcher"]
+
+# Affixes, written in normalized form (ة ە → ه, ي ى → ی, ك → ک).
+_ARABIC_ENDINGS = ("ون", "ین", "ه", "ات", "یه", "ا")
+_SORANI_ENDINGS = (
+    "ی", "دا", "هوه", "وه", "هکه", "که", "هکان", "کان", "ان", "یان", "یش", "ش",
+    "ێک", "ێکی", "یهک", "یهکی",
+)  # fmt: skip
+# Kurmanji bare oblique `-ê` ("e" here) is left out on purpose: tests/test_match.py
+# (test_decomposed_text_matches_a_composed_term) requires `Xaneqînê` not to match `Xaneqîn`.
+# Adding "e" here enables it; `yê` (after a vowel: Diyalayê) is in.
+_LATIN_ENDINGS = (
+    "s",
+    "es",
+    "e",
+    "ek",
+    "eke",
+    "eki",
+    "a",
+    "an",
+    "en",
+    "i",
+    "ya",
+    "ye",
+    "yen",
+    "yi",
+    "yan",
+)
+
+
+def _alternation(affixes: Iterable[str]) -> str:
+    return "(?:" + "|".join(re.escape(a) for a in sorted(set(affixes), key=len, reverse=True)) + ")"
+
+
+_ARABIC_SCRIPT_SUFFIX = _alternation((*_ARABIC_ENDINGS, *_SORANI_ENDINGS)) + "{1,2}"
+_LATIN_SUFFIX = _alternation(_LATIN_ENDINGS)
+# و/ف, then ب ل ک (Arabic) or به له (Sorani بە لە), then the article; or the لل contraction.
+_ARABIC_PREFIX = "(?:[وف]?(?:لل|(?:[بلک]|[بل]ه)?ال|[بلک]|[بل]ه)|[وف])"
+_ARABIC_ARTICLE = "(?:[وف]?(?:(?:[بک]|[بل]ه)?ال|لل))"
+_ARTICLE = "ال"
+_SEPARATOR = r"[\s\-]+"
+_SEPARATOR_RE = re.compile(_SEPARATOR)
+_WORD_RE = re.compile(r"[^\s\-]+")
+_ARABIC_LETTER = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff]")
+_SUFFIX_CHECK = {
+    "ar": re.compile(_ARABIC_SCRIPT_SUFFIX),
+    "lat": re.compile(_LATIN_SUFFIX),
+}
+
+# Classes of forms, each with its own trie and affixes: (name, prefix, suffix).
+_AR, _AR_DEFINITE, _LAT, _OTHER = "ar", "ar-definite", "lat", "other"
+_CLASSES: tuple[tuple[str, str | None, str | None, bool], ...] = (
+    # name, prefix pattern, suffix pattern, prefix required
+    (_AR, _ARABIC_PREFIX, _ARABIC_SCRIPT_SUFFIX, False),
+    (_AR_DEFINITE, _ARABIC_ARTICLE, _ARABIC_SCRIPT_SUFFIX, True),
+    (_LAT, None, _LATIN_SUFFIX, False),
+    (_OTHER, None, None, False),
+)
+
+_Trie: TypeAlias = "dict[str, _Trie]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,20 +99,39 @@ class _Owner:
     exclusion: bool
 
 
+def _script(word: str) -> str:
+    if _ARABIC_LETTER.search(word):
+        return "ar"
+    last = word[-1]
+    if last.isalpha() and ord(last) < 0x0250:
+        return "lat"
+    return "other"
+
+
+def _class_of(form: str) -> str:
+    words = form.split(" ")
+    first, last = _script(words[0]), _script(words[-1])
+    if first == last == "ar":
+        return _AR
+    if last == "lat" and first != "ar":
+        return _LAT
+    return _OTHER
+
+
 def _trie_pattern(forms: Iterable[str]) -> str:
     """One regex alternation shaped as a trie, so cost grows with text length, not term count."""
-    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    trie: _Trie = {}
     for form in forms:
         node = trie
         for char in form:
             node = node.setdefault(char, {})
         node[""] = {}
 
-    def emit(node: dict) -> str:  # type: ignore[type-arg]
+    def emit(node: _Trie) -> str:
         ends = "" in node
         branches = []
         for char in sorted(k for k in node if k):
-            head = r"\s+" if char == " " else re.escape(char)
+            head = _SEPARATOR if char == " " else re.escape(char)
             branches.append(head + emit(node[char]))
         if not branches:
             return ""
@@ -53,6 +146,20 @@ def _word_prefixes(form: str, forms: Mapping[str, object]) -> list[str]:
     words = form.split(" ")
     prefixes = (" ".join(words[:n]) for n in range(len(words) - 1, 0, -1))
     return [prefix for prefix in prefixes if prefix in forms]
+
+
+def _shorter_stems(form: str, forms: Mapping[str, object]) -> list[str]:
+    """Other forms that this one is, plus listed endings: `bomber` for `bombers`."""
+    kind = _script(form.split(" ")[-1])
+    check = _SUFFIX_CHECK.get(kind)
+    if check is None:
+        return []
+    stems = []
+    for cut in range(1, min(len(form), 9)):
+        stem = form[:-cut]
+        if stem in forms and not stem.endswith(" ") and check.fullmatch(form[-cut:]):
+            stems.append(stem)
+    return stems
 
 
 class Matcher:
@@ -73,8 +180,37 @@ class Matcher:
         self._owners = dict(owners)
         # Forms that are word-prefixes of a longer form: "suicide" inside "suicide bomber".
         self._inner = {form: _word_prefixes(form, owners) for form in owners}
-        if owners:
-            pattern = r"(?<!\w)(?=(" + _trie_pattern(owners) + r")(?!\w))"
+        # Forms that are another form plus endings: "bomber" inside "bombers".
+        self._stems = {form: _shorter_stems(form, owners) for form in owners}
+        by_class: dict[str, list[str]] = defaultdict(list)
+        for form in owners:
+            kind = _class_of(form)
+            by_class[kind].append(form)
+            if kind == _AR and form.startswith(_ARTICLE) and len(form.split(" ")[0]) > 3:
+                by_class[_AR_DEFINITE].append(form[len(_ARTICLE) :])
+        self._groups: list[tuple[str, int, int, int]] = []  # class, prefix, stem, suffix groups
+        alternatives = []
+        group = 0
+        for name, prefix, suffix, required in _CLASSES:
+            if not by_class.get(name):
+                continue
+            parts = []
+            prefix_group = suffix_group = -1
+            if prefix is not None:
+                group += 1
+                prefix_group = group
+                parts.append(f"({prefix})" if required else f"({prefix})?")
+            group += 1
+            stem_group = group
+            parts.append("(" + _trie_pattern(by_class[name]) + ")")
+            if suffix is not None:
+                group += 1
+                suffix_group = group
+                parts.append(f"({suffix})?")
+            alternatives.append("".join(parts))
+            self._groups.append((name, prefix_group, stem_group, suffix_group))
+        if alternatives:
+            pattern = r"(?<!\w)(?=(?:" + "|".join(alternatives) + r")(?!\w))"
             self._regex: re.Pattern[str] | None = re.compile(pattern)
         else:
             self._regex = None
@@ -82,6 +218,40 @@ class Matcher:
     @property
     def empty(self) -> bool:
         return self._regex is None
+
+    def _candidates(self, hit: re.Match[str]) -> list[tuple[str, int, int]]:
+        """(form, start, end) in the normalized text for each form this hit stands for."""
+        name, prefix_group, stem_group, suffix_group = next(
+            groups for groups in self._groups if hit.start(groups[2]) >= 0
+        )
+        stem_start = hit.start(stem_group)
+        stem = hit.group(stem_group)
+        key = _SEPARATOR_RE.sub(" ", stem)
+        if name == _AR_DEFINITE:
+            key = _ARTICLE + key
+        start = (
+            hit.start(prefix_group)
+            if prefix_group > 0 and hit.start(prefix_group) >= 0
+            else (stem_start)
+        )
+        end = (
+            hit.end(suffix_group)
+            if suffix_group > 0 and hit.start(suffix_group) >= 0
+            else (hit.end(stem_group))
+        )
+        found = [(key, start, end)]
+        found.extend((stem_form, start, end) for stem_form in self._stems.get(key, ()))
+        if name == _AR and prefix_group > 0:
+            prefix = hit.group(prefix_group) or ""
+            if prefix.endswith((_ARTICLE, "لل")) and _ARTICLE + key in self._owners:
+                found.append((_ARTICLE + key, start, end))
+        inner = self._inner.get(key)
+        if inner:
+            word_ends = [w.end() for w in _WORD_RE.finditer(stem)]
+            for form in inner:
+                words = form.count(" ") + 1
+                found.append((form, start, stem_start + word_ends[words - 1]))
+        return found
 
     def match(self, fields: Mapping[str, str]) -> tuple[Match, ...]:
         """Matches in `fields` (name → text), after each watchlist's exclusions."""
@@ -95,19 +265,16 @@ class Matcher:
                 continue
             normalized = normalize(text)
             for hit in self._regex.finditer(normalized.text):
-                matched = hit.group(1)
-                key = " ".join(matched.split())
-                for form in (key, *self._inner.get(key, ())):
+                for form, begin, finish in self._candidates(hit):
                     for owner in self._owners.get(form, ()):
                         if owner.exclusion:
                             excluded.add(owner.watchlist)
                             continue
-                        marker = (owner.watchlist, field, hit.start(1))
+                        marker = (owner.watchlist, field, begin)
                         if marker in seen:
                             continue
                         seen.add(marker)
-                        end = hit.start(1) + (len(matched) if form == key else len(form))
-                        start, stop = normalized.original_span(hit.start(1), end)
+                        start, stop = normalized.original_span(begin, finish)
                         found.append(
                             Match(owner.watchlist, owner.term, text[start:stop], field, start, stop)
                         )
