@@ -178,7 +178,7 @@ KURMANJI = items(
     ("xwekujan", S),
     ("xwekujên", S),
     ("xwekujî", S),
-    ("xwekujek", ""),
+    ("xwekujek", S),  # indefinite: "a suicide bomber"
     ("êrîşkarê xwekuj", S),
     ("Êrîşkarekî xwekuj", S),
     ("Xaneqîn: êrîşkarekî xwekuj", f"{K} {S}"),
