@@ -212,10 +212,19 @@ def _expand_includes(
     if ("feeds",) in source.locations:
         new_locations[("feeds",)] = source.locations[("feeds",)]
 
-    def move(old: Path_, new_index: int, locations: dict[Path_, Any]) -> None:
+    def by_feed(locations: dict[Path_, Any]) -> dict[int, list[tuple[Path_, Any]]]:
+        """Locations under `feeds[i]`, grouped by i once, so moving a feed is O(its keys)."""
+        grouped: dict[int, list[tuple[Path_, Any]]] = {}
         for key, loc in locations.items():
-            if key[: len(old)] == old:
-                new_locations[("feeds", new_index, *key[len(old) :])] = loc
+            if len(key) >= 2 and key[0] == "feeds" and isinstance(key[1], int):
+                grouped.setdefault(key[1], []).append((key[2:], loc))
+        return grouped
+
+    def move(entries: list[tuple[Path_, Any]], new_index: int) -> None:
+        for rest, loc in entries:
+            new_locations[("feeds", new_index, *rest)] = loc
+
+    own = by_feed(source.locations)
 
     def add_catalog(entry_path: Path_, target: object) -> None:
         location = source.where(entry_path)
@@ -252,8 +261,9 @@ def _expand_includes(
         nested = Source(data={"feeds": sub.data}, locations=sub.locations)
         _expand_includes(nested, path.parent, env, (*seen, path))
         source.problems.extend(nested.problems)
+        nested_locations = by_feed(nested.locations)
         for index, feed in enumerate(nested.data["feeds"]):
-            move(("feeds", index), len(expanded), nested.locations)
+            move(nested_locations.get(index, []), len(expanded))
             expanded.append(feed)
 
     for index, entry in enumerate(feeds):
@@ -266,7 +276,7 @@ def _expand_includes(
                 )
             add_catalog(("feeds", index), entry["include"])
         else:
-            move(("feeds", index), len(expanded), source.locations)
+            move(own.get(index, []), len(expanded))
             expanded.append(entry)
     source.data["feeds"] = expanded
     source.locations = new_locations

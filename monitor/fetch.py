@@ -92,21 +92,12 @@ class Fetcher:
 
     def __init__(self, polling: PollingConfig, transport: httpx.AsyncBaseTransport | None = None):
         self._polling = polling
-        timeout = polling.timeout.total_seconds()
-        self._deadline = timeout
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(
-                max_connections=polling.concurrency,
-                max_keepalive_connections=polling.concurrency,
-            ),
-            headers={
-                "User-Agent": polling.user_agent or USER_AGENT,
-                "Accept": _ACCEPT,
-            },
-            follow_redirects=False,
-            transport=transport,
-        )
+        self._deadline = polling.timeout.total_seconds()
+        self._transport = transport
+        self._ssl = httpx.create_ssl_context()
+        # One small client per host: httpcore's pool does work quadratic in its size on every
+        # request, so many small pools beat one large one.
+        self._clients: dict[str, httpx.AsyncClient] = {}
         self._global = asyncio.Semaphore(polling.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
 
@@ -122,7 +113,27 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+    def _client(self, url: str) -> httpx.AsyncClient:
+        host = urlsplit(url).netloc.lower()
+        client = self._clients.get(host)
+        if client is None:
+            polling = self._polling
+            client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._deadline, connect=min(self._deadline, 10.0)),
+                limits=httpx.Limits(
+                    max_connections=polling.per_host, max_keepalive_connections=polling.per_host
+                ),
+                headers={"User-Agent": polling.user_agent or USER_AGENT, "Accept": _ACCEPT},
+                follow_redirects=False,
+                verify=self._ssl,
+                transport=self._transport,
+            )
+            self._clients[host] = client
+        return client
 
     def _host_limit(self, url: str) -> asyncio.Semaphore:
         host = urlsplit(url).netloc.lower()
@@ -164,8 +175,9 @@ class Fetcher:
         current = url
         all_permanent = True
         for _ in range(_MAX_REDIRECTS + 1):
-            request = self._client.build_request("GET", current, headers=headers)
-            response = await self._client.send(request, stream=True)
+            client = self._client(current)
+            request = client.build_request("GET", current, headers=headers)
+            response = await client.send(request, stream=True)
             try:
                 if response.status_code in _REDIRECTS:
                     location = response.headers.get("Location")
@@ -174,11 +186,13 @@ class Fetcher:
                             f"HTTP {response.status_code} redirect without a Location",
                             status=response.status_code,
                         )
+                    await self._read_capped(response)  # so the connection can be reused
                     all_permanent = all_permanent and response.status_code in _PERMANENT
                     current = urljoin(current, location)
                     continue
                 moved_to = current if current != url and all_permanent else None
                 if response.status_code == 304:
+                    await self._read_capped(response)
                     return FetchResult(
                         304,
                         b"",

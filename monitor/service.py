@@ -42,7 +42,7 @@ T = TypeVar("T")
 
 _SHUTDOWN_GRACE = 8.0
 """Seconds in-flight polls get to finish on SIGTERM; systemd's default stop timeout is 10 s."""
-_INLINE_PARSE_BYTES = 64_000
+_INLINE_PARSE_BYTES = 4_000
 """Documents smaller than this parse on the analysis thread: a process hop would cost more."""
 
 
@@ -128,6 +128,9 @@ class Monitor:
         self._states: dict[str, FeedState] = {}
         self._scheduler: AsyncIOScheduler | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
+        # A poll holds a slot from fetch to store, so fetched bodies cannot pile up in memory
+        # faster than they are parsed and stored.
+        self._slots = asyncio.Semaphore(config.polling.concurrency)
         self._rng = random.Random()
         self.stopping = asyncio.Event()
 
@@ -167,7 +170,8 @@ class Monitor:
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(feed=feed.name):
             try:
-                report = await self._poll(feed, started)
+                async with self._slots:
+                    report = await self._poll(feed, started)
             except Exception as exc:
                 # A bug in one feed's poll must not stop the others; it shows as failing.
                 log.exception("feed.crashed", error=repr(exc))
