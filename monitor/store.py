@@ -363,12 +363,6 @@ class Store:
             row = self.db.execute("SELECT error_count FROM feeds WHERE id = ?", [feed_id])
             return int(row.fetchone()[0])
 
-    def set_next_poll(self, feed_id: int, next_poll_at: datetime) -> None:
-        with self.db.atomic():
-            self.db.execute(
-                "UPDATE feeds SET next_poll_at = ? WHERE id = ?", [iso(next_poll_at), feed_id]
-            )
-
     # Reading -----------------------------------------------------------------------------
 
     def alerts(
