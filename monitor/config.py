@@ -29,7 +29,9 @@ __all__ = [
     "Config",
     "DeliveryConfig",
     "FeedConfig",
+    "HttpConfig",
     "PollingConfig",
+    "RetentionConfig",
     "SinkConfig",
     "Term",
     "TranslationConfig",
@@ -110,11 +112,23 @@ class FeedConfig(_Frozen):
         return value
 
 
+TranslationEngine = Literal["argos", "nllb", "madlad"]
+
+
 class TranslationConfig(_Frozen):
     target: str = "en"
     mode: Literal["all", "matched", "off"] = "all"
-    engines: tuple[str, ...] = ("argos", "nllb")
+    engines: tuple[TranslationEngine, ...] = ("argos", "nllb", "madlad")
+    """Tried in order for each source language; the first with an installed model serves it."""
     max_chars: int = Field(2000, ge=1)
+    """Title and summary are each cut to this many characters before translation."""
+    threads: int = Field(2, ge=1, le=64)
+    """CPU threads one translation may use."""
+    batch_size: int = Field(32, ge=1, le=1024)
+    """Sentences per `translate_batch` call."""
+    queue: int = Field(1000, ge=1)
+    """Items waiting for translation; beyond this, polls do not wait: items skip translation."""
+    compute_type: Literal["int8", "int8_float32", "float32", "auto"] = "int8"
 
 
 def _term_entry(value: object) -> object:
@@ -124,6 +138,8 @@ def _term_entry(value: object) -> object:
 class Term(_Frozen):
     term: str = Field(min_length=1)
     aliases: tuple[str, ...] = ()
+    expand: bool = True
+    """Whether a term naming a gazetteer entry also matches the entry's other spellings."""
 
 
 class WatchlistConfig(_Frozen):
@@ -140,15 +156,70 @@ SinkType = Literal[
 ]
 
 
+def _string_list(value: object) -> object:
+    return (value,) if isinstance(value, str) else value
+
+
 class SinkConfig(_Frozen):
     name: str = Field(min_length=1)
     type: SinkType
-    url: str = Field(min_length=1)
-    secret: str | None = None
+    url: str | None = None
+    """The webhook / Apprise URL; for matrix the homeserver; for telegram the Bot API base."""
+    secret: Annotated[tuple[str, ...], BeforeValidator(_string_list)] = ()
+    """webhook: Standard Webhooks secrets (`whsec_…`); several while rotating."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """webhook: extra HTTP headers."""
+    token: str | None = None
+    """telegram: the bot token; matrix: the access token; ntfy: an access token."""
+    room: str | None = None
+    """matrix: the room id (`!abc:example.org`)."""
+    chat_id: str | None = None
+    """telegram: the chat to post in."""
+    rate: float | None = Field(None, gt=0)
+    """Messages per second at most; default: the service's documented limit."""
+    timeout: PositiveDuration = timedelta(seconds=10)
+
+    @model_validator(mode="after")
+    def _required_by_type(self) -> SinkConfig:
+        needs = {
+            "telegram": ("token", "chat_id"),
+            "matrix": ("url", "room", "token"),
+        }.get(self.type, ("url",))
+        missing = [key for key in needs if not getattr(self, key)]
+        if missing:
+            raise ValueError(f"a {self.type} sink needs {' and '.join(missing)}")
+        if self.secret and self.type != "webhook":
+            raise ValueError("secret applies to webhook sinks only")
+        if self.type not in ("apprise",) and self.url and not re.match(r"^https?://", self.url):
+            raise ValueError(f"url {self.url!r} is not an http(s) URL")
+        return self
 
 
 class DeliveryConfig(_Frozen):
     retry_for: PositiveDuration = timedelta(hours=24)
+    """After this long a failing delivery is given up: `dead`, listed, retried by hand."""
+    digest_after: int = Field(5, ge=1)
+    """Flood control: more alerts than this from one watchlist to one sink within
+    `digest_window` go out as one digest message instead."""
+    digest_window: PositiveDuration = timedelta(minutes=10)
+
+
+class HttpConfig(_Frozen):
+    listen: str = "127.0.0.1:9464"
+    """host:port of the /healthz and /metrics listener."""
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:9464")
+        return value
+
+
+class RetentionConfig(_Frozen):
+    items: PositiveDuration = timedelta(days=90)
+    """Items older than this are pruned; alerts and their deliveries are kept."""
 
 
 class Config(_Frozen):
@@ -162,6 +233,9 @@ class Config(_Frozen):
     watchlists: tuple[WatchlistConfig, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
     delivery: DeliveryConfig = DeliveryConfig()
+    http: HttpConfig | None = None
+    """The /healthz and /metrics listener; off unless configured."""
+    retention: RetentionConfig = RetentionConfig()
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Config:
@@ -193,6 +267,8 @@ _ALL_KEYS = sorted(
             WatchlistConfig,
             SinkConfig,
             DeliveryConfig,
+            HttpConfig,
+            RetentionConfig,
         )
         for name in model.model_fields
     }

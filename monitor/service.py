@@ -14,11 +14,10 @@ import multiprocessing
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 import structlog
@@ -32,6 +31,7 @@ from monitor.fetch import Fetcher, backoff_delay
 from monitor.models import Analysis, Item, ParsedFeed
 from monitor.parse import parse_feed
 from monitor.store import AlertPlan, FeedState, NewItem, PollWrite, Store, utcnow
+from monitor.store.thread import StoreThread
 
 __all__ = ["Monitor", "PollReport", "alertable", "analyze_records"]
 
@@ -92,22 +92,6 @@ def analyze_records(
         }
 
 
-class _StoreThread:
-    """Runs every store call on one thread: SQLite has one writer, and the loop never waits."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-
-    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
-
-    def close(self) -> None:
-        self._executor.submit(self.store.close).result()
-        self._executor.shutdown(wait=True)
-
-
 class Monitor:
     """The service object: `poll_once()` for one cycle, `run()` for the daemon."""
 
@@ -119,7 +103,7 @@ class Monitor:
         fetcher: Fetcher | None = None,
     ) -> None:
         self.config = config
-        self._store = _StoreThread(Store.open(config.database))
+        self._store = StoreThread(Store.open(config.database))
         self._fetcher = fetcher or Fetcher(config.polling)
         self._analyzer = Analyzer(config.watchlists)
         self._analysis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze")

@@ -166,7 +166,7 @@ def test_secret_is_read_from_credentials_directory(full_config: Config) -> None:
 
 
 def test_environment_wins_over_credentials_directory(full_config: Config) -> None:
-    assert full_config.sinks[1].secret == "whsec_from_env"
+    assert full_config.sinks[1].secret == ("whsec_from_env",)
 
 
 def test_env_substitution_inside_a_longer_string(tmp_path: Path) -> None:

@@ -1,7 +1,4 @@
-"""The command line (DESIGN §5): a thin shell over `service`, `store` and `config`.
-
-Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
-"""
+"""The core commands: run, poll-once, check-config, analyze, alerts, feeds, demo."""
 
 from __future__ import annotations
 
@@ -10,101 +7,32 @@ import json
 import signal
 import sys
 import xml.sax.saxutils
-from collections.abc import Awaitable, Iterator
-from datetime import timedelta
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import structlog
 import yaml
 
-from monitor import __version__
 from monitor.analyze import Analyzer
-from monitor.config import Config, load_config, parse_duration
-from monitor.errors import ConfigError, MonitorError
-from monitor.logging import configure_logging
+from monitor.cli.common import (
+    UsageFailure,
+    duration,
+    echo_json,
+    load,
+    open_store,
+    run_async,
+)
+from monitor.config import load_config
+from monitor.errors import ConfigError
 from monitor.service import Monitor, PollReport, analyze_records
-from monitor.store import Store, utcnow
+from monitor.store import utcnow
 
 log = structlog.get_logger("monitor.cli")
-T = TypeVar("T")
 
 
-class UsageFailure(click.ClickException):
-    exit_code = 2
-
-
-class ConfigFailure(click.ClickException):
-    """Prints each `file:line: key: message` on its own line and exits 2."""
-
-    exit_code = 2
-
-    def __init__(self, error: ConfigError) -> None:
-        super().__init__(str(error))
-        self.problems = error.problems
-
-    def show(self, file: Any = None) -> None:
-        for line in self.problems:
-            click.echo(f"error: {line}", err=True)
-
-
-def _config(ctx: click.Context) -> Config:
-    path: Path = ctx.obj["config_path"]
-    if not path.exists():
-        raise UsageFailure(
-            f"{path}: no such config file (pass --config PATH or set NEWS_MONITOR_CONFIG)"
-        )
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        raise ConfigFailure(exc) from None
-
-
-def _run(coro: Awaitable[T]) -> T:
-    try:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    except MonitorError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, default=str))
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="NEWS_MONITOR_CONFIG",
-    default="config.yaml",
-    show_default=True,
-    help="The config file ($NEWS_MONITOR_CONFIG).",
-)
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="info",
-    show_default=True,
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(["auto", "json", "console"]),
-    default="auto",
-    show_default=True,
-    help="auto: JSON lines unless stderr is a terminal.",
-)
-@click.version_option(__version__, prog_name="news-monitor")
-@click.pass_context
-def cli(ctx: click.Context, config_path: Path, log_level: str, log_format: str) -> None:
-    """Multilingual news monitoring: poll feeds, match watchlists, store and deliver alerts."""
-    ctx.ensure_object(dict)
-    ctx.obj["config_path"] = config_path
-    configure_logging(log_level, None if log_format == "auto" else log_format == "json")
-
-
-@cli.command()
+@click.command()
 @click.pass_context
 def run(ctx: click.Context) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl+C.
@@ -113,7 +41,7 @@ def run(ctx: click.Context) -> None:
 
     Example: news-monitor --config config.yaml run
     """
-    config = _config(ctx)
+    config = load(ctx)
     path: Path = ctx.obj["config_path"]
 
     async def main() -> None:
@@ -139,7 +67,7 @@ def run(ctx: click.Context) -> None:
             loop.add_signal_handler(signal.SIGHUP, on_hangup)
             await monitor.run()
 
-    _run(main())
+    run_async(main())
 
 
 def _report_line(report: PollReport) -> str:
@@ -150,7 +78,7 @@ def _report_line(report: PollReport) -> str:
     return f"{report.feed}: {report.items} items, {report.new_items} new, {report.alerts} alerts"
 
 
-@cli.command("poll-once")
+@click.command("poll-once")
 @click.option("--feed", "feeds", multiple=True, help="Poll only this feed (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per feed.")
 @click.pass_context
@@ -161,7 +89,7 @@ def poll_once(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None
 
     Example: news-monitor poll-once --feed "Kurdistan 24 (Sorani)"
     """
-    config = _config(ctx)
+    config = load(ctx)
     unknown = sorted(set(feeds) - {f.name for f in config.feeds})
     if unknown:
         raise UsageFailure(f"no feed named {unknown[0]!r} in {config.source.name}")
@@ -170,10 +98,10 @@ def poll_once(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None
         async with Monitor(config) as monitor:
             return await monitor.poll_once(feeds or None)
 
-    reports = _run(main())
+    reports = run_async(main())
     for report in reports:
         if as_json:
-            _echo_json(
+            echo_json(
                 {
                     "feed": report.feed,
                     "outcome": report.outcome,
@@ -191,14 +119,14 @@ def poll_once(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None
         sys.exit(1)
 
 
-@cli.command("check-config")
+@click.command("check-config")
 @click.pass_context
 def check_config(ctx: click.Context) -> None:
     """Validate the config; print a summary, or every error as file:line: key: message.
 
     Example: news-monitor --config /etc/news-monitor/config.yaml check-config
     """
-    config = _config(ctx)
+    config = load(ctx)
     unverified = sum(not feed.verified for feed in config.feeds)
     terms = sum(len(w.terms) for w in config.watchlists)
     click.echo(f"{ctx.obj['config_path']}: OK")
@@ -233,7 +161,7 @@ def _records(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
             yield {"id": number, "title": text, "summary": ""}
 
 
-@cli.command()
+@click.command()
 @click.pass_context
 def analyze(ctx: click.Context) -> None:
     """Why did (or didn't) this alert? Analyze items read from stdin.
@@ -243,20 +171,13 @@ def analyze(ctx: click.Context) -> None:
 
     Example: echo 'Suicide bomber killed in Khanaqin' | news-monitor analyze
     """
-    config = _config(ctx)
+    config = load(ctx)
     analyzer = Analyzer(config.watchlists)
     for result in analyze_records(analyzer, _records(iter(sys.stdin))):
-        _echo_json(result)
+        echo_json(result)
 
 
-def _duration(value: str) -> timedelta:
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise UsageFailure(str(exc)) from None
-
-
-@cli.command()
+@click.command()
 @click.option("--since", default="24h", show_default=True, help="How far back, e.g. 90m, 7d.")
 @click.option("--watchlist", help="Only this watchlist.")
 @click.option("--limit", default=1000, show_default=True)
@@ -269,15 +190,15 @@ def alerts(
 
     Example: news-monitor alerts --since 7d --watchlist khanaqin --json
     """
-    config = _config(ctx)
-    store = _open_store(config)
+    config = load(ctx)
+    store = open_store(config)
     try:
-        rows = store.alerts(utcnow() - _duration(since), watchlist, limit)
+        rows = store.alerts(utcnow() - duration(since), watchlist, limit)
     finally:
         store.close()
     for row in rows:
         if as_json:
-            _echo_json(row)
+            echo_json(row)
             continue
         forms = ", ".join(sorted({m["form"] for m in row["matches"]}))
         item = row["item"]
@@ -290,14 +211,7 @@ def alerts(
         click.echo(f"no alerts in the last {since}", err=True)
 
 
-def _open_store(config: Config) -> Store:
-    try:
-        return Store.open(config.database)
-    except MonitorError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-@cli.group(invoke_without_command=True)
+@click.group(invoke_without_command=True)
 @click.pass_context
 def feeds(ctx: click.Context) -> None:
     """Per-feed health (default), OPML import and export.
@@ -316,8 +230,8 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
 
     Example: news-monitor feeds list --json
     """
-    config = _config(ctx)
-    store = _open_store(config)
+    config = load(ctx)
+    store = open_store(config)
     try:
         health = {row["name"]: row for row in store.feed_health()}
     finally:
@@ -325,7 +239,7 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
     for feed in config.feeds:
         row = health.get(feed.name) or {"name": feed.name, "url": feed.url, "items": 0}
         if as_json:
-            _echo_json({**row, "verified": feed.verified})
+            echo_json({**row, "verified": feed.verified})
             continue
         state = "never polled"
         if row.get("error_count"):
@@ -359,7 +273,7 @@ def feeds_export(ctx: click.Context) -> None:
 
     Example: news-monitor feeds export > news-monitor.opml
     """
-    config = _config(ctx)
+    config = load(ctx)
     quote = xml.sax.saxutils.quoteattr
     click.echo('<?xml version="1.0" encoding="UTF-8"?>')
     click.echo('<opml version="2.0">\n  <head><title>news-monitor feeds</title></head>\n  <body>')
@@ -372,7 +286,7 @@ def feeds_export(ctx: click.Context) -> None:
     click.echo("  </body>\n</opml>")
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--keep", type=click.Path(path_type=Path, file_okay=False), help="Keep the demo's files here."
 )
@@ -383,8 +297,4 @@ def demo(keep: Path | None) -> None:
     """
     from monitor.demo import run_demo
 
-    _run(run_demo(keep, click.echo))
-
-
-def main() -> None:
-    cli(obj={})
+    run_async(run_demo(keep, click.echo))

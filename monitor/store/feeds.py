@@ -1,119 +1,19 @@
-"""The SQLite store (DESIGN §6): schema, migrations, and every query the service runs.
-
-Nothing else touches SQL. One `Store` belongs to one thread (the service runs it on a single
-writer thread). An alert and its deliveries are written in one `db.atomic()` block.
-"""
+"""Feeds, items and alerts: what a poll writes in one transaction, and what commands read."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
-
 from monitor.config import FeedConfig
-from monitor.errors import StoreError
 from monitor.models import Analysis, Item, Match
+from monitor.store.base import StoreBase
+from monitor.store.schema import iso, utcnow
 
-__all__ = [
-    "AlertPlan",
-    "FeedState",
-    "NewItem",
-    "PollWrite",
-    "Store",
-    "iso",
-    "utcnow",
-]
-
-migrations = Migrations("news_monitor")
-
-
-@migrations(name="0001_initial")
-def _initial(db: sqlite_utils.Database) -> None:
-    db.executescript(
-        """
-        CREATE TABLE feeds (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL UNIQUE,
-            url TEXT NOT NULL,
-            language TEXT,
-            etag TEXT,
-            last_modified TEXT,
-            last_polled_at TEXT,
-            last_ok_at TEXT,
-            last_status INTEGER,
-            last_error TEXT,
-            error_count INTEGER NOT NULL DEFAULT 0,
-            next_poll_at TEXT,
-            moved_to TEXT,
-            title TEXT
-        );
-        CREATE TABLE items (
-            id INTEGER PRIMARY KEY,
-            feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
-            guid TEXT NOT NULL,
-            url TEXT,
-            title TEXT NOT NULL,
-            summary TEXT NOT NULL,
-            published_at TEXT,
-            fetched_at TEXT NOT NULL,
-            language TEXT,
-            language_confidence REAL,
-            title_en TEXT,
-            summary_en TEXT,
-            story_key TEXT NOT NULL,
-            UNIQUE (feed_id, guid)
-        );
-        CREATE INDEX items_story_key ON items(story_key);
-        CREATE INDEX items_fetched_at ON items(fetched_at);
-        CREATE TABLE alerts (
-            id INTEGER PRIMARY KEY,
-            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
-            story_key TEXT NOT NULL,
-            watchlist TEXT NOT NULL,
-            severity TEXT NOT NULL,
-            matches TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            UNIQUE (story_key, watchlist)
-        );
-        CREATE INDEX alerts_created_at ON alerts(created_at);
-        CREATE TABLE deliveries (
-            id INTEGER PRIMARY KEY,
-            alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
-            sink TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead')),
-            attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at TEXT NOT NULL,
-            last_error TEXT,
-            sent_at TEXT,
-            created_at TEXT NOT NULL,
-            UNIQUE (alert_id, sink)
-        );
-        CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
-        CREATE TABLE translations (
-            key TEXT PRIMARY KEY,
-            text TEXT NOT NULL,
-            created_at TEXT NOT NULL
-        );
-        """
-    )
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    """Timestamps are stored as ISO 8601 UTC text, which sorts as time does."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
+__all__ = ["AlertPlan", "FeedQueries", "FeedState", "NewItem", "PollWrite", "WriteResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,36 +84,8 @@ def _matches_json(matches: Iterable[Match]) -> str:
     )
 
 
-class Store:
-    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
-        self.db = db
-        self.path = path
-
-    @classmethod
-    def open(cls, path: Path | str) -> Store:
-        """Open (creating if needed) and migrate the database at `path`.
-
-        Raises:
-            StoreError: the file cannot be opened, is not a database, or cannot be migrated.
-        """
-        path = Path(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(path, check_same_thread=False, timeout=30)
-            db = sqlite_utils.Database(connection)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            migrations.apply(db)
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"{path}: cannot open the database: {exc}") from exc
-        return cls(db, path)
-
-    def close(self) -> None:
-        self.db.close()
-
-    def applied_migrations(self) -> list[str]:
-        return [m.name for m in migrations.applied(self.db)]
+class FeedQueries(StoreBase):
+    """Feeds, their items and alerts: what a poll writes and the commands read."""
 
     # Feeds -------------------------------------------------------------------------------
 

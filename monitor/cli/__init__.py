@@ -1,0 +1,65 @@
+"""The command line (DESIGN §5): a thin shell over `service`, `store` and `config`.
+
+Each module of this package holds the commands of one concern; this one builds the group.
+Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from monitor import __version__
+from monitor.cli import core
+from monitor.logging import configure_logging
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="NEWS_MONITOR_CONFIG",
+    default="config.yaml",
+    show_default=True,
+    help="The config file ($NEWS_MONITOR_CONFIG).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "console"]),
+    default="auto",
+    show_default=True,
+    help="auto: JSON lines unless stderr is a terminal.",
+)
+@click.version_option(__version__, prog_name="news-monitor")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path, log_level: str, log_format: str) -> None:
+    """Multilingual news monitoring: poll feeds, match watchlists, store and deliver alerts."""
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+    configure_logging(log_level, None if log_format == "auto" else log_format == "json")
+
+
+for command in (
+    core.run,
+    core.poll_once,
+    core.check_config,
+    core.analyze,
+    core.alerts,
+    core.feeds,
+    core.demo,
+):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(obj={})

@@ -1,0 +1,31 @@
+"""The SQLite store (DESIGN §6): schema, migrations, and every query the service runs.
+
+Nothing outside this package touches SQL. One `Store` belongs to one thread (the service runs
+it on a `StoreThread`). Each module holds the queries of one concern; importing them here, in
+this order, registers their migrations in the order they apply.
+"""
+
+from __future__ import annotations
+
+from monitor.store.base import StoreBase
+from monitor.store.feeds import AlertPlan, FeedQueries, FeedState, NewItem, PollWrite, WriteResult
+from monitor.store.housekeeping import HousekeepingQueries
+from monitor.store.outbox import OutboxQueries
+from monitor.store.schema import iso, utcnow
+from monitor.store.translations import TranslationQueries
+
+__all__ = [
+    "AlertPlan",
+    "FeedState",
+    "NewItem",
+    "PollWrite",
+    "Store",
+    "StoreBase",
+    "WriteResult",
+    "iso",
+    "utcnow",
+]
+
+
+class Store(FeedQueries, OutboxQueries, TranslationQueries, HousekeepingQueries):
+    """The whole store: open with `Store.open(path)`."""
