@@ -1,7 +1,7 @@
 """The analysis stage: language, then watchlist matches, for one item at a time.
 
-This is the seam later stages extend (Kurdish-aware identification, translation and a second
-match on the English text); callers only see `Analysis`.
+`analyze()` identifies the language and matches the original text; `match_english()` is the
+second pass, over the English translation, for the translation stage to call.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from monitor.config import WatchlistConfig
 from monitor.match import Matcher
-from monitor.models import Analysis
+from monitor.models import Analysis, Match
 from monitor.text.langid import LanguageIdentifier
 
 __all__ = ["Analyzer"]
@@ -37,3 +37,11 @@ class Analyzer:
         guess = self._identifier.identify(text, language_hint)
         matches = self._matcher.match({"title": title, "summary": summary})
         return Analysis(guess.language, guess.confidence, matches)
+
+    def match_english(self, title_en: str, summary_en: str) -> tuple[Match, ...]:
+        """Watchlist matches in an item's English translation (the pass after translation).
+
+        Fields are named `title_en` and `summary_en`. A watchlist's `none` terms are looked
+        for in these two fields only; the caller merges these matches with `analyze()`'s.
+        """
+        return self._matcher.match({"title_en": title_en, "summary_en": summary_en})

@@ -9,11 +9,17 @@ never matches inside a longer word unless what is left over is one of the listed
 * Arabic-script terms: proclitics before the first word (و ف, then ب ل ک or Sorani لە بە, then
   the article ال, or the contraction لل), and up to two Arabic or Sorani endings after the last
   word (ون ین ات ة ية, tanween alef; Sorani ی دا ەوە ەکە ەکان ان یش ێک ...). A term that starts
-  with the article also matches after the لل contraction (الانبار → للانبار).
-* Latin-script terms: one Kurmanji ending (a an ên î ya yê ye yên; not bare ê, see below) or
+  with the article also matches after the لل contraction (الانبار → للانبار). Place names
+  from the gazetteer take the Sorani endings and the nisba (الموصلیین) but no Arabic plural
+  or case ending of their own, so أشباه الموصلات (semiconductors) is not Mosul.
+* Latin-script terms: one Kurmanji ending (ê a an ên î, ek eke ekî, ya yê ye yên yî yan) or
   English plural (s es) after the last word. The possessive `'s` needs nothing: the
   apostrophe is a word boundary.
 * Words of a multi-word term may be separated by any run of whitespace and hyphens.
+
+A term that is a spelling of a gazetteer entry (monitor/text/gazetteer.py) also matches the
+entry's other spellings, unless it says `expand: false`: `Khanaqin` finds خانقين, خانەقین and
+Xaneqîn. Matches still name the term as the watchlist wrote it.
 
 The reported `form` is the original text of the whole word(s), clitics and endings included.
 """
@@ -22,12 +28,13 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from monitor.config import WatchlistConfig
+from monitor.config import Term, WatchlistConfig
 from monitor.models import Match
+from monitor.text.gazetteer import Gazetteer, load_gazetteer
 from monitor.text.normalize import normalize, normalize_term
 
 __all__ = ["Matcher"]
@@ -38,9 +45,9 @@ _SORANI_ENDINGS = (
     "ی", "دا", "هوه", "وه", "هکه", "که", "هکان", "کان", "ان", "یان", "یش", "ش",
     "ێک", "ێکی", "یهک", "یهکی",
 )  # fmt: skip
-# Kurmanji bare oblique `-ê` ("e" here) is left out on purpose: tests/test_match.py
-# (test_decomposed_text_matches_a_composed_term) requires `Xaneqînê` not to match `Xaneqîn`.
-# Adding "e" here enables it; `yê` (after a vowel: Diyalayê) is in.
+# Kurmanji case, ezafe and indefinite endings, written without circumflexes (the text is
+# folded): -ê -a -an -ên -î, -ek -eke -ekî, and after a vowel -ya -yê -yên -yî -yan; English
+# plural -s -es. The possessive 's needs nothing: the apostrophe is a word boundary.
 _LATIN_ENDINGS = (
     "s",
     "es",
@@ -74,6 +81,12 @@ _SEPARATOR = r"[\s\-]+"
 _SEPARATOR_RE = re.compile(_SEPARATOR)
 _WORD_RE = re.compile(r"[^\s\-]+")
 _ARABIC_LETTER = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff]")
+# A place name takes Sorani endings and the nisba adjective (الموصلی, الموصلیه, الموصلیین), but
+# no Arabic plural, case or feminine ending of its own: أشباه الموصلات (semiconductors) is not
+# الموصل. Bare ه stays allowed, as the Sorani copula (ئەمە کەرکووکە).
+_PLACE_ENDINGS = re.compile(
+    "(?:ی(?:ون|ین|ه|ات)?)?" + _alternation((*_SORANI_ENDINGS, "ه")) + "{0,2}"
+)
 _SUFFIX_CHECK = {
     "ar": re.compile(_ARABIC_SCRIPT_SUFFIX),
     "lat": re.compile(_LATIN_SUFFIX),
@@ -162,22 +175,43 @@ def _shorter_stems(form: str, forms: Mapping[str, object]) -> list[str]:
     return stems
 
 
+def _term_forms(term: Term, gazetteer: Gazetteer) -> Iterator[str]:
+    """The term, its aliases, and (unless `expand: false`) every spelling of the gazetteer
+    entries that any of them names."""
+    written = (term.term, *term.aliases)
+    yield from written
+    if term.expand:
+        for form in written:
+            yield from gazetteer.expand(form)
+
+
 class Matcher:
     """Compiled once per config; `match()` is a pure function of the item's fields."""
 
-    def __init__(self, watchlists: Sequence[WatchlistConfig]) -> None:
-        owners: dict[str, list[_Owner]] = defaultdict(list)
+    def __init__(
+        self, watchlists: Sequence[WatchlistConfig], gazetteer: Gazetteer | None = None
+    ) -> None:
+        gazetteer = gazetteer if gazetteer is not None else load_gazetteer()
+        # An ordered set of owners per form: a spelling reached twice (as an alias and by
+        # expansion) is owned once.
+        owners: dict[str, dict[_Owner, None]] = defaultdict(dict)
         for watchlist in watchlists:
             for term in watchlist.terms:
-                for form in (term.term, *term.aliases):
+                owner = _Owner(watchlist.name, term.term, exclusion=False)
+                for form in _term_forms(term, gazetteer):
                     key = normalize_term(form)
                     if key:
-                        owners[key].append(_Owner(watchlist.name, term.term, exclusion=False))
+                        owners[key][owner] = None
             for excluded in watchlist.none:
                 key = normalize_term(excluded)
                 if key:
-                    owners[key].append(_Owner(watchlist.name, excluded, exclusion=True))
-        self._owners = dict(owners)
+                    owners[key][_Owner(watchlist.name, excluded, exclusion=True)] = None
+        self._owners = {form: tuple(found) for form, found in owners.items()}
+        self._places = frozenset(
+            form
+            for form in owners
+            if (entry := gazetteer.lookup(form)) is not None and entry.kind != "term"
+        )
         # Forms that are word-prefixes of a longer form: "suicide" inside "suicide bomber".
         self._inner = {form: _word_prefixes(form, owners) for form in owners}
         # Forms that are another form plus endings: "bomber" inside "bombers".
@@ -219,6 +253,13 @@ class Matcher:
     def empty(self) -> bool:
         return self._regex is None
 
+    def _ending_allowed(self, form: str, key: str, suffix: str) -> bool:
+        """Whether `form` may carry what follows it in the word (see `_PLACE_ENDINGS`)."""
+        if form not in self._places:
+            return True
+        rest = key[len(form) :] if key.startswith(form) else ""
+        return _PLACE_ENDINGS.fullmatch(rest + suffix) is not None
+
     def _candidates(self, hit: re.Match[str]) -> list[tuple[str, int, int]]:
         """(form, start, end) in the normalized text for each form this hit stands for."""
         name, prefix_group, stem_group, suffix_group = next(
@@ -245,6 +286,9 @@ class Matcher:
             prefix = hit.group(prefix_group) or ""
             if prefix.endswith((_ARTICLE, "لل")) and _ARTICLE + key in self._owners:
                 found.append((_ARTICLE + key, start, end))
+        suffix = hit.group(suffix_group) if suffix_group > 0 else None
+        if suffix and name in (_AR, _AR_DEFINITE):
+            found = [c for c in found if self._ending_allowed(c[0], key, suffix)]
         inner = self._inner.get(key)
         if inner:
             word_ends = [w.end() for w in _WORD_RE.finditer(stem)]

@@ -26,9 +26,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.analyze import Analyzer
 from monitor.config import Config, FeedConfig
+from monitor.deliver import Dispatcher, DispatchReport
 from monitor.errors import FetchError
 from monitor.fetch import Fetcher, backoff_delay
 from monitor.models import Analysis, Item, ParsedFeed
+from monitor.ops import Operations
 from monitor.parse import parse_feed
 from monitor.store import AlertPlan, FeedState, NewItem, PollWrite, Store, utcnow
 from monitor.store.thread import StoreThread
@@ -42,6 +44,8 @@ T = TypeVar("T")
 
 _SHUTDOWN_GRACE = 8.0
 """Seconds in-flight polls get to finish on SIGTERM; systemd's default stop timeout is 10 s."""
+_DELIVER_ONCE_TIMEOUT = 30.0
+"""Seconds `poll-once` waits for its deliveries before leaving the rest pending."""
 _INLINE_PARSE_BYTES = 4_000
 """Documents smaller than this parse on the analysis thread: a process hop would cost more."""
 
@@ -101,12 +105,16 @@ class Monitor:
         *,
         parse_workers: int | None = None,
         fetcher: Fetcher | None = None,
+        ops: Operations | None = None,
     ) -> None:
         self.config = config
+        self._ops = ops
         self._store = StoreThread(Store.open(config.database))
         self._fetcher = fetcher or Fetcher(config.polling)
         self._analyzer = Analyzer(config.watchlists)
         self._analysis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze")
+        self._rng = random.Random()
+        self._dispatcher = Dispatcher(config, self._store, rng=self._rng)
         self._parse_workers = parse_workers if parse_workers is not None else (os.cpu_count() or 1)
         self._parse_pool: Executor | None = None
         self._states: dict[str, FeedState] = {}
@@ -115,8 +123,11 @@ class Monitor:
         # A poll holds a slot from fetch to store, so fetched bodies cannot pile up in memory
         # faster than they are parsed and stored.
         self._slots = asyncio.Semaphore(config.polling.concurrency)
-        self._rng = random.Random()
         self.stopping = asyncio.Event()
+
+    @property
+    def store_thread(self) -> StoreThread:
+        return self._store
 
     @property
     def store(self) -> Store:
@@ -131,6 +142,7 @@ class Monitor:
         await self.aclose()
 
     async def aclose(self) -> None:
+        await self._dispatcher.aclose()
         await self._fetcher.aclose()
         self._analysis.shutdown(wait=True)
         if self._parse_pool is not None:
@@ -216,6 +228,8 @@ class Monitor:
             tuple(new_items),
         )
         result = await self._store.call(self.store.record_poll, write, now)
+        if result.deliveries:
+            self._dispatcher.wake()
         self._remember(feed.name, write, now)
         log.info(
             "feed.polled",
@@ -308,6 +322,10 @@ class Monitor:
         feeds = [f for f in self.config.feeds if names is None or f.name in names]
         return list(await asyncio.gather(*(self.poll_feed(feed) for feed in feeds)))
 
+    async def deliver_due(self, timeout: float = _DELIVER_ONCE_TIMEOUT) -> DispatchReport:
+        """Send every delivery due now, once each (`poll-once`); failures stay pending."""
+        return await self._dispatcher.drain(timeout)
+
     # The daemon --------------------------------------------------------------------------
 
     async def _scheduled_poll(self, name: str) -> None:
@@ -318,10 +336,16 @@ class Monitor:
         if task is not None:
             self._in_flight.add(task)
         try:
-            await self.poll_feed(feed)
+            report = await self.poll_feed(feed)
+        except asyncio.CancelledError:
+            # Only the shutdown drain cancels a poll, and it logs that; ending quietly keeps
+            # APScheduler from printing a traceback for it.
+            return
         finally:
             if task is not None:
                 self._in_flight.discard(task)
+        if self._ops is not None:
+            self._ops.polled(report)
 
     def _reschedule(self, name: str, when: datetime) -> None:
         if self._scheduler is None:
@@ -377,6 +401,7 @@ class Monitor:
             self._analysis, Analyzer, config.watchlists, self._analyzer.identifier
         )
         self.config = config
+        self._dispatcher.reconfigure(config)
         await self.sync_feeds()
         self.sync_jobs()
         log.info("config.reloaded", feeds=len(config.feeds), watchlists=len(config.watchlists))
@@ -393,12 +418,21 @@ class Monitor:
             sinks=len(self.config.sinks),
             database=str(self.config.database),
         )
+        # The dispatcher watches `stopping` itself: its in-flight sends wind down while the
+        # polls drain, both inside systemd's stop timeout.
+        delivering = asyncio.create_task(self._dispatcher.run(self.stopping))
+        if self._ops is not None:
+            self._ops.started()
         try:
             await self.stopping.wait()
         finally:
+            # Pause, drain, then shut down: APScheduler's asyncio executor cancels the jobs
+            # still running when it shuts down, which would cut in-flight polls short.
+            self._scheduler.pause()
+            await self._drain()
+            await delivering
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-            await self._drain()
             log.info("monitor.stopped")
 
     async def _drain(self) -> None:

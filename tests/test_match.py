@@ -1,5 +1,7 @@
-"""match.py and the analysis stage: whole-word watchlist matching in every script, and language
-identification that gives the same answer every time."""
+"""match.py and the analysis stage: whole-word watchlist matching in every script, gazetteer
+expansion, and the analyzer's two passes (original text, English translation).
+
+Language identification has its own file, tests/test_langid.py."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from monitor.analyze import Analyzer
 from monitor.config import WatchlistConfig
 from monitor.match import Matcher
 from monitor.models import Match
-from monitor.text.langid import UNDETERMINED, LanguageIdentifier
 from monitor.text.normalize import normalize, normalize_term
 
 
@@ -258,49 +259,8 @@ def test_five_thousand_terms_compile_and_match() -> None:
         assert x.watchlist == f"list{ordered.index(x.term) // 100:02d}"
 
 
-# Language identification -------------------------------------------------------------------
-
 ENGLISH = "Hashd fighters kill would-be suicide bomber outside Khanaqin headquarters"
 ARABIC = "مقتل انتحاري قبل وصوله إلى مقر الحشد الشعبي في خانقين"
-SORANI = "لە خانەقین هێرشبەرێکی خۆتەقێنەر پێش ئەنجامدانی هێرشەکەی کوژرا"
-KURMANJI = "Xaneqîn: Êrîşkarekî xwekuj berî êrîşê hat kuştin"
-
-
-@pytest.fixture(scope="module")
-def identifier() -> LanguageIdentifier:
-    return LanguageIdentifier()
-
-
-@pytest.mark.parametrize(("text", "language"), [(ENGLISH, "en"), (ARABIC, "ar")])
-def test_headlines_are_identified(identifier: LanguageIdentifier, text: str, language: str) -> None:
-    guess = identifier.identify(text)
-    assert guess.language == language
-    assert 0.5 < guess.confidence <= 1.0
-
-
-@pytest.mark.parametrize(("text", "language"), [(SORANI, "ckb"), (KURMANJI, "kmr")])
-def test_kurdish_headlines_are_identified(
-    identifier: LanguageIdentifier, text: str, language: str
-) -> None:
-    assert identifier.identify(text).language == language
-
-
-@pytest.mark.parametrize("text", ["", "ok", "12 34 !!", "—", "  \n "])
-def test_very_short_text_is_undetermined(identifier: LanguageIdentifier, text: str) -> None:
-    guess = identifier.identify(text)
-    assert guess.language == UNDETERMINED == "und"
-    assert guess.confidence == 0.0
-
-
-@pytest.mark.parametrize(
-    "text",
-    [ENGLISH, ARABIC, "Oil prices", "Bağdat'ta güvenlik önlemleri artırıldı", "Nouvelles d'Irak"],
-)
-def test_identification_is_deterministic(identifier: LanguageIdentifier, text: str) -> None:
-    answers = {identifier.identify(text) for _ in range(20)}
-    assert len(answers) == 1
-    fresh = {LanguageIdentifier().identify(text) for _ in range(3)}
-    assert fresh == answers
 
 
 # The analysis stage ------------------------------------------------------------------------
@@ -326,3 +286,70 @@ def test_analyzer_without_watchlists() -> None:
     assert analysis.language == "en"
     assert analysis.matches == ()
     assert analysis.watchlists == ()
+
+
+def test_match_english_names_the_translation_fields() -> None:
+    analyzer = Analyzer([KHANAQIN, DIYALA, SUICIDE_BOMBER])
+    title = "Militia says it killed a suicide bomber in Khanaqin"
+    matches = analyzer.match_english(title, "The town is in Diyala province.")
+    assert {(m.watchlist, m.field, m.form) for m in matches} == {
+        ("suicide-bomber", "title_en", "suicide bomber"),
+        ("khanaqin", "title_en", "Khanaqin"),
+        ("diyala", "summary_en", "Diyala"),
+    }
+    for m in matches:
+        text = title if m.field == "title_en" else "The town is in Diyala province."
+        assert text[m.start : m.end] == m.form
+
+
+def test_match_english_applies_exclusions_within_the_translation() -> None:
+    analyzer = Analyzer([SUICIDE_BOMBER])
+    assert analyzer.match_english("Suicide bomber drill in Erbil", "") == ()
+    assert analyzer.match_english("", "") == ()
+
+
+# Gazetteer expansion -----------------------------------------------------------------------
+
+
+def test_an_english_term_finds_every_spelling_of_its_gazetteer_entry() -> None:
+    m = Matcher([watchlist("khanaqin", "Khanaqin")])
+    text = "بخانقين | لە خانەقیندا | li Xaneqînê | Khanaqin's | Khaneqin"
+    assert [(x.term, x.form) for x in m.match({"title": text})] == [
+        ("Khanaqin", "بخانقين"),
+        ("Khanaqin", "خانەقیندا"),
+        ("Khanaqin", "Xaneqînê"),
+        ("Khanaqin", "Khanaqin"),
+        ("Khanaqin", "Khaneqin"),
+    ]
+
+
+def test_a_term_in_any_spelling_expands_to_the_others() -> None:
+    m = Matcher([watchlist("khanaqin", "خانەقین")])
+    assert [x.form for x in m.match({"title": "Attack near Khanaqin"})] == ["Khanaqin"]
+
+
+def test_expand_false_matches_only_what_the_term_says() -> None:
+    m = Matcher(
+        [watchlist("khanaqin", {"term": "Khanaqin", "expand": False, "aliases": ["خانقين"]})]
+    )
+    assert [x.form for x in m.match({"title": "Khanaqin خانقين خانەقین Xaneqîn"})] == [
+        "Khanaqin",
+        "خانقين",
+    ]
+
+
+def test_terms_outside_the_gazetteer_match_as_written() -> None:
+    m = Matcher([watchlist("w", "Qalat Dizah bridge")])
+    assert [x.form for x in m.match({"title": "the Qalat Dizah bridge"})] == ["Qalat Dizah bridge"]
+
+
+def test_place_names_take_no_arabic_plural_ending() -> None:
+    m = Matcher([watchlist("mosul", "Mosul")])
+    assert m.match({"title": "أسعار أشباه الموصلات ترتفع"}) == ()  # semiconductors
+    found = [x.form for x in m.match({"title": "للموصل والموصليين وبالموصل"})]
+    assert found == ["للموصل", "والموصليين", "وبالموصل"]
+
+
+def test_a_spelling_reached_twice_is_one_match() -> None:
+    m = Matcher([watchlist("khanaqin", {"term": "Khanaqin", "aliases": ["خانقين", "Khaneqin"]})])
+    assert len(m.match({"title": "خانقين"})) == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from monitor import __version__
-from monitor.cli import core
+from monitor.cli import core, deliveries, status
 from monitor.logging import configure_logging
 
 __all__ = ["cli", "main"]
@@ -57,6 +57,9 @@ for command in (
     core.alerts,
     core.feeds,
     core.demo,
+    status.status,
+    deliveries.deliveries,
+    deliveries.sink_test,
 ):
     cli.add_command(command)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
 import sys
 import xml.sax.saxutils
 from collections.abc import Iterator
@@ -12,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import structlog
 import yaml
 
 from monitor.analyze import Analyzer
@@ -24,12 +21,11 @@ from monitor.cli.common import (
     open_store,
     run_async,
 )
-from monitor.config import load_config
-from monitor.errors import ConfigError
+from monitor.deliver import DispatchReport
+from monitor.notify import Notifier
+from monitor.ops import Operations
 from monitor.service import Monitor, PollReport, analyze_records
 from monitor.store import utcnow
-
-log = structlog.get_logger("monitor.cli")
 
 
 @click.command()
@@ -37,34 +33,17 @@ log = structlog.get_logger("monitor.cli")
 def run(ctx: click.Context) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl+C.
 
-    SIGHUP re-reads the config file; an invalid one is logged and the old one keeps running.
+    SIGHUP, or an edit to the config file or an included catalog, re-reads the config; an
+    invalid one is logged and the old one keeps running. A second SIGTERM/Ctrl+C exits at once.
+    Under systemd it speaks sd_notify (READY, STATUS, WATCHDOG, RELOADING, STOPPING).
 
     Example: news-monitor --config config.yaml run
     """
     config = load(ctx)
-    path: Path = ctx.obj["config_path"]
 
     async def main() -> None:
-        async with Monitor(config) as monitor:
-            loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGTERM, monitor.stopping.set)
-            loop.add_signal_handler(signal.SIGINT, monitor.stopping.set)
-            reloads: set[asyncio.Task[None]] = set()
-
-            async def reload() -> None:
-                try:
-                    new = await asyncio.to_thread(load_config, path)
-                except ConfigError as exc:
-                    log.error("config.invalid", problems=exc.problems)
-                    return
-                await monitor.reload(new)
-
-            def on_hangup() -> None:
-                task = loop.create_task(reload())
-                reloads.add(task)
-                task.add_done_callback(reloads.discard)
-
-            loop.add_signal_handler(signal.SIGHUP, on_hangup)
+        ops = Operations(Notifier.from_env())
+        async with Monitor(config, ops=ops) as monitor, ops.serve(monitor):
             await monitor.run()
 
     run_async(main())
@@ -83,7 +62,7 @@ def _report_line(report: PollReport) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per feed.")
 @click.pass_context
 def poll_once(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None:
-    """One cycle over all feeds: fetch, analyze, store; then exit.
+    """One cycle over all feeds: fetch, analyze, store, deliver; then exit.
 
     Exits 1 when every polled feed failed.
 
@@ -94,11 +73,12 @@ def poll_once(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None
     if unknown:
         raise UsageFailure(f"no feed named {unknown[0]!r} in {config.source.name}")
 
-    async def main() -> list[PollReport]:
+    async def main() -> tuple[list[PollReport], DispatchReport]:
         async with Monitor(config) as monitor:
-            return await monitor.poll_once(feeds or None)
+            reports = await monitor.poll_once(feeds or None)
+            return reports, await monitor.deliver_due()
 
-    reports = run_async(main())
+    reports, delivered = run_async(main())
     for report in reports:
         if as_json:
             echo_json(
@@ -115,6 +95,11 @@ def poll_once(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None
             )
         else:
             click.echo(_report_line(report))
+    if delivered.sinks and not as_json:
+        click.echo(
+            f"deliveries: {delivered.sent} sent, {delivered.retrying} to retry, "
+            f"{delivered.dead} dead, {delivered.held} held for a digest"
+        )
     if reports and all(r.outcome == "failed" for r in reports):
         sys.exit(1)
 

@@ -27,5 +27,5 @@ __all__ = [
 ]
 
 
-class Store(FeedQueries, OutboxQueries, TranslationQueries, HousekeepingQueries):
+class Store(TranslationQueries, FeedQueries, OutboxQueries, HousekeepingQueries):
     """The whole store: open with `Store.open(path)`."""

@@ -72,6 +72,8 @@ class WriteResult:
     items: int
     alerts: int
     deliveries: int
+    stored: tuple[tuple[int, NewItem], ...] = ()
+    """The row id of each item this write inserted, with the item."""
 
 
 def _matches_json(matches: Iterable[Match]) -> str:
@@ -148,6 +150,7 @@ class FeedQueries(StoreBase):
         """
         now_text = iso(now or utcnow())
         items = alerts = deliveries = 0
+        stored: list[tuple[int, NewItem]] = []
         with self.db.atomic():
             for new in write.items:
                 item, analysis = new.item, new.analysis
@@ -172,6 +175,7 @@ class FeedQueries(StoreBase):
                 if row is None:
                     continue
                 items += 1
+                stored.append((row[0], new))
                 for plan in new.alerts:
                     made = self._add_alert(row[0], item.story_key, plan, now_text)
                     if made is not None:
@@ -195,7 +199,7 @@ class FeedQueries(StoreBase):
                     write.feed_id,
                 ],
             )
-        return WriteResult(items, alerts, deliveries)
+        return WriteResult(items, alerts, deliveries, tuple(stored))
 
     def _add_alert(
         self, item_id: int, story_key: str, plan: AlertPlan, now: str | None

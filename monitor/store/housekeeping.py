@@ -1,11 +1,214 @@
-"""Housekeeping: retention, checkpoints and the summary behind status and metrics."""
+"""Housekeeping: retention, checkpoints and the summary behind status, /healthz and /metrics."""
 
 from __future__ import annotations
 
-from monitor.store.base import StoreBase
+import contextlib
+import sqlite3
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
 
-__all__ = ["HousekeepingQueries"]
+from monitor.store.base import StoreBase
+from monitor.store.schema import iso, utcnow
+
+__all__ = [
+    "Checkpoint",
+    "DeliveryCount",
+    "FailingFeed",
+    "HousekeepingQueries",
+    "StoreSummary",
+    "WatchlistAlerts",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FailingFeed:
+    name: str
+    errors: int
+    """Consecutive failed polls."""
+    last_error: str | None
+    last_ok_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WatchlistAlerts:
+    watchlist: str
+    last_24h: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryCount:
+    sink: str
+    status: str
+    """pending, sent or dead."""
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSummary:
+    """What the database says about the service, at `at`."""
+
+    at: datetime
+    feeds_total: int
+    feeds_ok: int
+    feeds_failing: int
+    feeds_never_polled: int
+    failing_feeds: tuple[FailingFeed, ...]
+    """Most consecutive errors first."""
+    items: int
+    alerts: tuple[WatchlistAlerts, ...]
+    """By watchlist name."""
+    deliveries: tuple[DeliveryCount, ...]
+    """By sink, then status."""
+    oldest_pending_seconds: float | None
+    """Age of the oldest pending delivery; None when nothing is pending."""
+    last_poll_at: datetime | None
+
+    def deliveries_with(self, status: str) -> int:
+        return sum(d.count for d in self.deliveries if d.status == status)
+
+    def alerts_total(self) -> int:
+        return sum(a.total for a in self.alerts)
+
+    def alerts_24h(self) -> int:
+        return sum(a.last_24h for a in self.alerts)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The result of `PRAGMA wal_checkpoint`: `busy` when a reader kept it from finishing."""
+
+    busy: bool
+    wal_pages: int
+    checkpointed: int
 
 
 class HousekeepingQueries(StoreBase):
-    """Queries of this module; `Store` combines them."""
+    """Retention, checkpoints, the write probe and the summary; `Store` combines them."""
+
+    def prune_items(self, older_than: datetime, limit: int = 1000) -> int:
+        """Delete up to `limit` items fetched before `older_than`; returns how many went.
+
+        Items an alert points at stay, so alerts and their deliveries stay whole. One call is
+        one short transaction: the caller repeats until fewer than `limit` go, letting other
+        writes in between instead of holding the write lock for the whole backlog.
+        """
+        with self.db.atomic():
+            cursor = self.db.execute(
+                """DELETE FROM items WHERE id IN (
+                       SELECT i.id FROM items i
+                       WHERE i.fetched_at < ?
+                         AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.item_id = i.id)
+                       ORDER BY i.fetched_at LIMIT ?)""",
+                [iso(older_than), limit],
+            )
+            return int(cursor.rowcount)
+
+    def prune_translations(self, older_than: datetime, limit: int = 1000) -> int:
+        """Delete up to `limit` cached translations made before `older_than` (as prune_items)."""
+        with self.db.atomic():
+            cursor = self.db.execute(
+                """DELETE FROM translations WHERE key IN (
+                       SELECT key FROM translations WHERE created_at < ? LIMIT ?)""",
+                [iso(older_than), limit],
+            )
+            return int(cursor.rowcount)
+
+    def checkpoint(
+        self, mode: Literal["PASSIVE", "TRUNCATE"] = "PASSIVE", timeout: float = 1.0
+    ) -> Checkpoint:
+        """Copy the WAL into the database; TRUNCATE also empties the WAL file on disk.
+
+        SQLite checkpoints PASSIVE by itself every 1000 pages; TRUNCATE after a prune gives the
+        space of a large WAL back. TRUNCATE waits for readers of older snapshots (someone's
+        `sqlite3` session) at most `timeout` seconds, then reports `busy` instead of stalling
+        every write queued behind it.
+        """
+        with self._busy_timeout(timeout):
+            row = self.db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        return Checkpoint(bool(row[0]), int(row[1]), int(row[2]))
+
+    def writable(self, timeout: float = 2.0) -> bool:
+        """Whether a write can be committed now (the /healthz probe).
+
+        It rewrites `user_version` with its own value: a real WAL frame, no data changed. That
+        fails on a read-only or full disk, a broken file, or a write lock held by another
+        connection for longer than `timeout` seconds.
+        """
+        connection = self.db.conn
+        try:
+            with self._busy_timeout(timeout):
+                connection.execute("BEGIN IMMEDIATE")
+                version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+                connection.execute(f"PRAGMA user_version = {version}")
+                connection.execute("COMMIT")
+        except sqlite3.Error:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def _busy_timeout(self, seconds: float) -> Iterator[None]:
+        """A shorter wait for locks than the connection's own, for this block only."""
+        connection = self.db.conn
+        previous = int(connection.execute("PRAGMA busy_timeout").fetchone()[0])
+        connection.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            connection.execute(f"PRAGMA busy_timeout = {previous}")
+
+    def summary(
+        self, feeds: Collection[str] | None = None, now: datetime | None = None
+    ) -> StoreSummary:
+        """The state of feeds (those named, default all), items, alerts and deliveries."""
+        now = now or utcnow()
+        rows = self.db.execute(
+            "SELECT name, error_count, last_error, last_ok_at, last_polled_at FROM feeds"
+        ).fetchall()
+        if feeds is not None:
+            wanted = set(feeds)
+            rows = [row for row in rows if row[0] in wanted]
+        failing = sorted(
+            (FailingFeed(r[0], r[1], r[2], r[3]) for r in rows if r[1] > 0),
+            key=lambda f: (-f.errors, f.name),
+        )
+        never = sum(1 for r in rows if r[1] == 0 and r[3] is None)
+        polled = [r[4] for r in rows if r[4]]
+        day_ago = iso(now - timedelta(days=1))
+        alerts = tuple(
+            WatchlistAlerts(r[0], int(r[1]), int(r[2]))
+            for r in self.db.execute(
+                """SELECT watchlist, SUM(created_at >= ?), COUNT(*) FROM alerts
+                   GROUP BY watchlist ORDER BY watchlist""",
+                [day_ago],
+            )
+        )
+        deliveries = tuple(
+            DeliveryCount(r[0], r[1], int(r[2]))
+            for r in self.db.execute(
+                "SELECT sink, status, COUNT(*) FROM deliveries GROUP BY sink, status ORDER BY 1, 2"
+            )
+        )
+        oldest = self.db.execute(
+            "SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'"
+        ).fetchone()[0]
+        items = int(self.db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+        return StoreSummary(
+            at=now,
+            feeds_total=len(rows),
+            feeds_ok=len(rows) - len(failing) - never,
+            feeds_failing=len(failing),
+            feeds_never_polled=never,
+            failing_feeds=tuple(failing),
+            items=items,
+            alerts=alerts,
+            deliveries=deliveries,
+            oldest_pending_seconds=(
+                None if oldest is None else (now - datetime.fromisoformat(oldest)).total_seconds()
+            ),
+            last_poll_at=datetime.fromisoformat(max(polled)) if polled else None,
+        )

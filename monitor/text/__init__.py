@@ -1,1 +1,1 @@
-"""Pure text processing: normalization, language identification."""
+"""Pure text processing: normalization, language identification, the multilingual gazetteer."""

@@ -1,22 +1,87 @@
-"""Language identification: langdetect's profiles and algorithm, run by langdetect-rs.
+"""Language identification: langdetect's algorithm and its 55 profiles, plus Kurdish profiles.
 
-One factory holds every profile, seeded, so the same text always gets the same answer.
+langdetect has no Kurdish: alone, it reads Sorani as Persian and Kurmanji as Turkish. The
+project ships profiles in langdetect's own format, built by `scripts/build_profiles.py`:
+`ckb` (Sorani), `kmr` (Kurmanji, Latin script) and `kmr-Arab` (Kurmanji in Arabic script, as
+Duhok media write it). All of them are loaded into ONE factory at once, because langdetect
+sizes its per-n-gram arrays by the profile count at load time. langdetect-rs runs it: the
+same results as langdetect, bit for bit, many times faster.
+
+What langdetect cannot know is added as script evidence, applied through its prior (so the
+n-gram statistics still decide among the languages that remain):
+
+* Letters only Kurdish writes in the Arabic script (ە ێ ۆ ڕ ڵ), in a share that a quoted
+  Kurdish name does not reach, leave only Sorani and Badini as candidates, so Kurdish is
+  never called Persian or Arabic; and the spellings that vary between Kurdish keyboards
+  (ى ي ك ھ, heh + ZWNJ for ە) are folded as the profiles were.
+* Badini and Sorani share the alphabet; Badini is only reported when a Kurmanji function word
+  (standalone ل ب د ژ, کو, دێ, ژی, ئەڤ …) or a Kurmanji feed hint backs the n-grams, since
+  ANF-style Sorani has many Kurmanji-like n-grams but none of these words.
+* A feed's `language:` hint is a prior weight, not an override. Text too short to carry
+  evidence (under ten letters, no Kurdish letters) gets the prior itself: the hint, else `und`.
+  Mixed text (two scripts, or no language winning a third of langdetect's trials) is `und`.
+
+Determinism: the factory is seeded, so the same text always gets the same answer.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import langdetect
 from langdetect_rs import DetectorFactory, LangDetectException
 
-__all__ = ["UNDETERMINED", "LanguageGuess", "LanguageIdentifier"]
+__all__ = [
+    "KURDISH_PROFILES",
+    "UNDETERMINED",
+    "LanguageGuess",
+    "LanguageIdentifier",
+    "fold_kurdish_arabic",
+]
 
 UNDETERMINED = "und"
-_MIN_LETTERS = 3
+KURDISH_PROFILES = ("ckb", "kmr", "kmr-Arab")
+"""Profiles shipped in monitor/text/data/; the names are the BCP 47 codes reported."""
+SORANI, BADINI = "ckb", "kmr-Arab"
+
+_MIN_LETTERS = 10
+"""Fewer letters give langdetect too few n-grams (a lone `Mosul` comes out Romanian, at 1.0):
+such text carries no evidence, so the answer is the prior: the feed's hint, else `und`."""
+_SHORT_LETTERS = 150
+_SHORT_TRIALS = 31
+"""A headline gives langdetect few n-grams, and its default seven random trials can split three
+ways (`Suicide bomber killed in Khanaqin`: en, af, kmr); 31 trials make the answer stable."""
+_MIN_CONFIDENCE = 0.34
+"""Below this, no language won a third of langdetect's trials: the text is mixed, `und`."""
+_MIXED_SHARE = 0.3
+"""Text with more than this share of its letters in the Arabic script and more in another is
+in two scripts, so in two languages: `und`."""
 _HINT_WEIGHT = 0.7
 """Prior probability given to a feed's `language:` hint; detection can still overrule it."""
+_HINT_ALIASES = {"kmr": ("kmr", BADINI), "ku": ("ckb", "kmr", BADINI)}
+"""A Kurmanji feed may write either script; `ku` (either Kurdish) is accepted as a hint."""
+_LETTER = re.compile(r"[^\W\d_]")
+_KURDISH_LETTER = re.compile("[ەێۆڕڵ]")
+_ARABIC_SCRIPT_LETTER = re.compile("[\u0620-\u064a\u066e-\u06d3\u06d5\u06fa-\u06ff]")
+_KURDISH_SHARE = 50
+"""Kurdish letters are one in fifty of a text's Arabic-script letters or more: they are 3 % or
+more of every Sorani and Badini sample line that has one, while a Kurdish name quoted in an
+Arabic or Persian article is far less."""
+_KURDISH_FOLD = str.maketrans({"ى": "ی", "ي": "ی", "ك": "ک", "ھ": "ه"})
+_HEH_ZWNJ = re.compile("ه\u200c")
+_ARABIC_WORD = re.compile("[\u0600-\u06ff]+")
+_BADINI_WORDS = frozenset({
+    "ل", "ب", "د", "ژ", "کو", "دێ", "ژی", "یێ", "یێن", "ئەڤ", "ئەڤرۆ", "ئەڤە", "گەلەک", "ڤێ",
+    "ڤی", "ڤان", "ڤە", "خوە", "دکەت", "دبێژیت", "دبێژن", "هاتە", "کرن", "دناڤ", "هندەک", "ئێک",
+    "دگەل", "هەمی", "گۆت",
+})  # fmt: skip
+"""Kurmanji function words and verb forms; Sorani writes لە بە لەگەڵ کە دەڵێت instead."""
+_BADINI_HINTS = frozenset({"kmr", BADINI})
+"""A Kurmanji feed's word is evidence enough for Badini when the n-grams say so too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,60 +90,81 @@ class LanguageGuess:
     confidence: float
 
 
-_SORANI_LETTERS = frozenset("ەێۆڕڵ")
-_KURMANJI_LETTERS = frozenset("êîûÊÎÛ")
-_TURKISH_LETTERS = frozenset("ığöüİĞÖÜ")
-_SCRIPT_CONFIDENCE = 0.9
+def fold_kurdish_arabic(text: str) -> str:
+    """Kurdish in the Arabic script, one spelling per letter (profiles are built on it too).
 
-
-def kurdish_by_script(text: str) -> str | None:
-    """Kurdish told apart by letters its neighbours never use: a first, letter-based step.
-
-    Persian has none of ە ێ ۆ ڕ ڵ; Turkish has no ê and writes ı ğ ö ü, which Kurmanji lacks.
-    langdetect ships no Kurdish profile, so without this Sorani reads as Persian and Kurmanji
-    as Turkish.
+    Arabic-keyboard yeh and kaf and the heh doachashmee become the Kurdish letters, and the
+    older `heh + ZWNJ` spelling of ە becomes ە.
     """
-    letters = set(text)
-    if len(letters & _SORANI_LETTERS) >= 2:
-        return "ckb"
-    if letters & _KURMANJI_LETTERS and not letters & _TURKISH_LETTERS:
-        marks = sum(char in _KURMANJI_LETTERS for char in text)
-        # English news quotes Kurdish names (Şêxmeqsûd): a few marks in a long text are not enough.
-        if marks >= 2 and marks * 25 >= sum(char.isalpha() for char in text):
-            return "kmr"
-    return None
+    return _HEH_ZWNJ.sub("ە", text).translate(_KURDISH_FOLD)
 
 
 def _builtin_profiles() -> Path:
     return Path(langdetect.__file__).parent / "profiles"
 
 
+@cache
+def _profile_texts() -> tuple[str, ...]:
+    """langdetect's built-in profiles in name order, then the Kurdish ones: fixed indices."""
+    builtin = sorted(_builtin_profiles().iterdir())
+    data = resources.files("monitor.text") / "data"
+    kurdish = [(data / f"{name}.json").read_text(encoding="utf-8") for name in KURDISH_PROFILES]
+    return (*(path.read_text(encoding="utf-8") for path in builtin), *kurdish)
+
+
+def _has_badini_words(text: str) -> bool:
+    return not _BADINI_WORDS.isdisjoint(_ARABIC_WORD.findall(text))
+
+
 class LanguageIdentifier:
-    def __init__(self, profiles: Path | None = None, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self._factory = DetectorFactory()
-        self._factory.load_profile(str(profiles or _builtin_profiles()))
+        self._factory.load_json_profile(list(_profile_texts()))
         self._factory.set_seed(seed)
-        self._languages = frozenset(self._factory.get_lang_list())
+        self._languages = frozenset(str(lang) for lang in self._factory.get_lang_list())
 
     @property
     def languages(self) -> frozenset[str]:
         return self._languages
 
+    def _prior(self, hint: str | None, kurdish_script: bool) -> dict[str, float] | None:
+        """Prior weights: the hint (or its aliases) shares `_HINT_WEIGHT`, the other candidates
+        the rest; Kurdish letters leave only Sorani and Badini as candidates."""
+        candidates = frozenset((SORANI, BADINI)) if kurdish_script else self._languages
+        hinted = candidates.intersection(_HINT_ALIASES.get(hint or "", (hint,)))
+        if not hinted or hinted == candidates:
+            return dict.fromkeys(candidates, 1.0) if kurdish_script else None
+        hinted_weight = _HINT_WEIGHT / len(hinted)
+        other_weight = (1 - _HINT_WEIGHT) / (len(candidates) - len(hinted))
+        return {lang: hinted_weight if lang in hinted else other_weight for lang in candidates}
+
     def identify(self, text: str, hint: str | None = None) -> LanguageGuess:
-        if sum(char.isalpha() for char in text[:64]) < _MIN_LETTERS:
+        letters = len(_LETTER.findall(text))
+        arabic_script = len(_ARABIC_SCRIPT_LETTER.findall(text))
+        kurdish = len(_KURDISH_LETTER.findall(text))
+        kurdish_script = kurdish > 0 and kurdish * _KURDISH_SHARE >= arabic_script
+        if letters < _MIN_LETTERS and not kurdish_script:
+            if hint in self._languages:
+                return LanguageGuess(hint, _HINT_WEIGHT)
             return LanguageGuess(UNDETERMINED, 0.0)
-        kurdish = kurdish_by_script(text)
-        if kurdish is not None:
-            return LanguageGuess(kurdish, _SCRIPT_CONFIDENCE)
+        if min(arabic_script, letters - arabic_script) > _MIXED_SHARE * letters:
+            return LanguageGuess(UNDETERMINED, 0.0)
+        if kurdish_script:
+            text = fold_kurdish_arabic(text)
         detector = self._factory.create()
-        if hint in self._languages:
-            rest = (1 - _HINT_WEIGHT) / (len(self._languages) - 1)
-            detector.set_prior_map(
-                {lang: (_HINT_WEIGHT if lang == hint else rest) for lang in self._languages}
-            )
+        if letters < _SHORT_LETTERS:
+            detector.n_trial = _SHORT_TRIALS
+        prior = self._prior(hint, kurdish_script)
+        if prior is not None:
+            detector.set_prior_map(prior)
         detector.append(text)
         try:
             best = detector.get_probabilities()[0]
         except (LangDetectException, IndexError):
             return LanguageGuess(UNDETERMINED, 0.0)
-        return LanguageGuess(str(best.lang), round(float(best.prob), 4))
+        language, confidence = str(best.lang), float(best.prob)
+        if confidence < _MIN_CONFIDENCE:
+            return LanguageGuess(UNDETERMINED, 0.0)
+        if language == BADINI and hint not in _BADINI_HINTS and not _has_badini_words(text):
+            language = SORANI
+        return LanguageGuess(language, round(confidence, 4))

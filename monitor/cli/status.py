@@ -1,0 +1,90 @@
+"""The `status` command: the service's picture from the database, for a human or a script."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+import click
+
+from monitor.cli.common import echo_json, load, open_store
+from monitor.store import iso, utcnow
+from monitor.store.housekeeping import StoreSummary
+
+__all__ = ["status"]
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _when(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "never"
+    return f"{moment.isoformat(timespec='seconds')} ({_ago((now - moment).total_seconds())} ago)"
+
+
+def _render(summary: StoreSummary, database: str) -> list[str]:
+    """The human picture, one line each."""
+    now = summary.at
+    lines = [
+        f"database:   {database}",
+        f"feeds:      {summary.feeds_total} configured: {summary.feeds_ok} ok,"
+        f" {summary.feeds_failing} failing, {summary.feeds_never_polled} never polled",
+        f"last poll:  {_when(summary.last_poll_at, now)}",
+    ]
+    for feed in summary.failing_feeds:
+        lines.append(f"  FAILING ×{feed.errors} {feed.name}: {feed.last_error}")
+    lines.append(f"items:      {summary.items} stored")
+    lines.append(
+        f"alerts:     {summary.alerts_24h()} in the last 24h, {summary.alerts_total()} in all"
+    )
+    for row in summary.alerts:
+        lines.append(f"  {row.watchlist}: {row.last_24h} in 24h, {row.total} in all")
+    pending = summary.deliveries_with("pending")
+    oldest = (
+        f" (oldest {_ago(summary.oldest_pending_seconds)})"
+        if summary.oldest_pending_seconds is not None
+        else ""
+    )
+    lines.append(
+        f"deliveries: {pending} pending{oldest}, {summary.deliveries_with('sent')} sent,"
+        f" {summary.deliveries_with('dead')} dead"
+    )
+    sinks = sorted({row.sink for row in summary.deliveries})
+    for sink in sinks:
+        counts = {row.status: row.count for row in summary.deliveries if row.sink == sink}
+        parts = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pending", "sent", "dead"))
+        lines.append(f"  {sink}: {parts}")
+    return lines
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Feeds, items, alerts and deliveries as the database has them.
+
+    The same picture as the running daemon's /healthz and /metrics, read from the database, so
+    it works whether or not the daemon runs. Failing feeds are listed with their last error.
+
+    Example: news-monitor status
+    """
+    config = load(ctx)
+    store = open_store(config)
+    try:
+        summary = store.summary([feed.name for feed in config.feeds], utcnow())
+    finally:
+        store.close()
+    if as_json:
+        data = dataclasses.asdict(summary)
+        for key in ("at", "last_poll_at"):
+            data[key] = iso(data[key])
+        echo_json({"database": str(config.database), **data})
+        return
+    for line in _render(summary, str(config.database)):
+        click.echo(line)

@@ -1,0 +1,31 @@
+"""Alert delivery (DESIGN §7): the outbox dispatcher and one renderer per sink format.
+
+`Dispatcher` drains the `deliveries` table into the configured sinks, durably: retries with
+backoff, `dead` after permanent failures or `delivery.retry_for`, per-sink rate limits and
+flood-control digests. Rendering is pure (`monitor.deliver.<format>`), and feed text is made
+inert for each format by `monitor.deliver.safety`.
+"""
+
+from __future__ import annotations
+
+from monitor.deliver.dispatcher import (
+    Dispatcher,
+    DispatchReport,
+    SinkAnswer,
+    SinkReport,
+    send_test,
+)
+from monitor.deliver.message import Digest, MatchedForm, Message
+from monitor.deliver.retry import RetryPolicy
+
+__all__ = [
+    "Digest",
+    "DispatchReport",
+    "Dispatcher",
+    "MatchedForm",
+    "Message",
+    "RetryPolicy",
+    "SinkAnswer",
+    "SinkReport",
+    "send_test",
+]

@@ -1,0 +1,84 @@
+"""Any other service by Apprise URL (`mailto://`, `gotify://`, `json://`, …).
+
+Apprise's own escaping cannot be relied on: its Discord plugin turns `@everyone` in a body
+into a real ping. So the text handed over is plain and already safe: controls and bidi
+overrides gone, every `@` followed by a word joiner, which none of Apprise's mention patterns
+match. Apprise is synchronous; a send runs in a worker thread. Apprise reports only success or
+failure, never a status, so every failure is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import apprise
+
+from monitor.config import SinkConfig
+from monitor.deliver.message import Digest, Message
+from monitor.deliver.render import digest_headline, parts
+from monitor.deliver.safety import fit
+from monitor.errors import DeliveryError
+
+__all__ = ["apprise_texts", "send_apprise"]
+
+_TYPE = {
+    "info": apprise.NotifyType.INFO,
+    "low": apprise.NotifyType.INFO,
+    "medium": apprise.NotifyType.WARNING,
+    "high": apprise.NotifyType.FAILURE,
+    "critical": apprise.NotifyType.FAILURE,
+}
+
+
+def apprise_texts(message: Message | Digest) -> tuple[str, str]:
+    """Title and body, plain text, mentions defused; the body under 4,000 characters."""
+    if isinstance(message, Digest):
+        entries = []
+        for item in message.messages:
+            p = parts(item)
+            entry = f"• {fit(p.title, 300)}\n  {fit(p.source, 200)}"
+            if p.title_en:
+                entry += f"\n  EN: {fit(p.title_en, 300)}"
+            if p.link:
+                entry += f"\n  {p.link}"
+            entries.append(entry)
+        return fit(digest_headline(message), 250), "\n".join(entries)
+    p = parts(message)
+    lines = [fit(p.title, 800)]
+    if p.title_en:
+        lines.append(f"EN: {fit(p.title_en, 800)}")
+    if p.summary:
+        lines.append(fit(p.summary, 1200))
+    lines.append(f"Matched: {fit(p.forms, 300)}")
+    lines.append(fit(p.source, 300))
+    if p.link:
+        lines.append(p.link)
+    return fit(p.headline, 250), "\n".join(lines)
+
+
+def _notify(url: str, title: str, body: str, kind: apprise.NotifyType) -> bool:
+    # Memory-only storage: the daemon's state directory is the only place it writes to.
+    client = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
+    if not client.add(url):
+        raise DeliveryError("Apprise does not understand this URL", permanent=True)
+    return bool(client.notify(body=body, title=title, body_format="text", notify_type=kind))
+
+
+async def send_apprise(sink: SinkConfig, message: Message | Digest) -> None:
+    """Send through Apprise, bounded by the sink's timeout.
+
+    Raises:
+        DeliveryError: permanent for a URL Apprise cannot parse, retryable otherwise.
+    """
+    if not sink.url:
+        raise DeliveryError(f"sink {sink.name!r} has no url", permanent=True)
+    title, body = apprise_texts(message)
+    kind = _TYPE.get(message.severity, apprise.NotifyType.WARNING)
+    timeout = sink.timeout.total_seconds()
+    try:
+        async with asyncio.timeout(timeout):
+            sent = await asyncio.to_thread(_notify, sink.url, title, body, kind)
+    except TimeoutError:
+        raise DeliveryError(f"Apprise timed out after {timeout:g}s") from None
+    if not sent:
+        raise DeliveryError("Apprise reported a failure (its log has the details)")

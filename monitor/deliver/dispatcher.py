@@ -1,0 +1,594 @@
+"""The dispatcher: drains the `deliveries` outbox into the configured sinks.
+
+One worker per sink, each with its own HTTP client, rate limit and backoff, so a sink that is
+down, slow or rate-limited never delays another. A worker reads what is due through the store
+thread, claims it (a lease in the row, so a second process does not send it too), renders it at
+that moment (a translation that landed meanwhile is in the message) and records the outcome:
+`sent`, a retry time, or `dead`. After a failure that is worth retrying the whole sink waits
+(exponential backoff with jitter, or the service's `Retry-After`): when an endpoint is down,
+hammering it with every pending alert helps nobody.
+
+Everything the worker knows is in the database, so a restart, a crash or SIGKILL loses nothing:
+a claimed row whose send was cut short is due again when its lease ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+import structlog
+
+from monitor.config import Config, SinkConfig
+from monitor.deliver.apprise_sink import send_apprise
+from monitor.deliver.discord import render_discord
+from monitor.deliver.limits import (
+    Hold,
+    Send,
+    SendDigest,
+    TokenBucket,
+    chunked,
+    plan,
+    sink_rate,
+)
+from monitor.deliver.matrix import render_matrix
+from monitor.deliver.mattermost import render_mattermost
+from monitor.deliver.message import Digest, Message, digest_key, message_from, sink_test_message
+from monitor.deliver.ntfy import DIGEST_MAX as NTFY_DIGEST_MAX
+from monitor.deliver.ntfy import render_ntfy
+from monitor.deliver.render import DIGEST_MAX, USER_AGENT, Outgoing
+from monitor.deliver.retry import Outcome, RetryPolicy, classify, snippet
+from monitor.deliver.slack import render_slack
+from monitor.deliver.teams import render_teams
+from monitor.deliver.telegram import render_telegram
+from monitor.deliver.webhook import render_webhook
+from monitor.errors import DeliveryError
+from monitor.store import utcnow
+from monitor.store.outbox import DeliveryRecord
+from monitor.store.thread import StoreThread
+
+__all__ = ["DispatchReport", "Dispatcher", "SinkAnswer", "SinkReport", "send_test"]
+
+log = structlog.get_logger("monitor.deliver")
+
+_BATCH = 100
+_IDLE_POLL = 2.0
+"""A worker re-reads the outbox at least this often: `deliveries retry` in another process, or
+a poll that did not call `wake()`, is picked up within this many seconds."""
+_LEASE_MARGIN = 5.0
+"""A claim lasts the sink's timeout plus this; then a row cut short by a crash is due again."""
+_SHUTDOWN_GRACE = 5.0
+"""Seconds in-flight sends get to finish when the daemon stops; the rest stay pending."""
+_ANSWER_CAP = 64 * 1024
+_SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
+_DIGEST_SIZE = {"ntfy": NTFY_DIGEST_MAX}
+_NO_DIGESTS = {"webhook"}
+"""The generic webhook is read by machines, which want one event (and one `webhook-id`) per
+alert; flood control applies to the chat sinks, read by people."""
+
+_RENDER = {
+    "slack": render_slack,
+    "discord": render_discord,
+    "teams": render_teams,
+    "mattermost": render_mattermost,
+    "telegram": render_telegram,
+    "matrix": render_matrix,
+    "ntfy": render_ntfy,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SinkReport:
+    sink: str
+    sent: int = 0
+    """Alerts delivered, alone or in a digest."""
+    digests: int = 0
+    """Digest messages among what was sent."""
+    retrying: int = 0
+    dead: int = 0
+    held: int = 0
+    """Alerts held by flood control for a later digest."""
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchReport:
+    sent: int
+    digests: int
+    retrying: int
+    dead: int
+    held: int
+    timed_out: bool
+    """Whether `drain` hit its timeout with work left; what was left stays pending."""
+    sinks: tuple[SinkReport, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SinkAnswer:
+    """What a service answered to `test-sink`."""
+
+    sink: str
+    ok: bool
+    status: int | None
+    answer: str
+    error: str | None
+    seconds: float
+
+
+# Sending ---------------------------------------------------------------------------------
+
+
+class _Sender:
+    """Renders and sends to one sink over its own HTTP client."""
+
+    def __init__(self, sink: SinkConfig) -> None:
+        self.sink = sink
+        seconds = sink.timeout.total_seconds()
+        self._timeout = seconds
+        # Apprise does its own HTTP; every other sink sends over this client.
+        self._client = (
+            None
+            if sink.type == "apprise"
+            else httpx.AsyncClient(
+                timeout=httpx.Timeout(seconds, connect=min(seconds, 10.0)),
+                limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
+                headers={"User-Agent": USER_AGENT},
+                follow_redirects=False,
+            )
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    def render(self, message: Message | Digest, now: datetime) -> Outgoing:
+        if self.sink.type == "webhook":
+            if isinstance(message, Digest):
+                raise DeliveryError("webhook sinks take no digests", permanent=True)
+            return render_webhook(self.sink, message, now)
+        return _RENDER[self.sink.type](self.sink, message)
+
+    async def send(self, message: Message | Digest) -> Outcome:
+        try:
+            if self.sink.type == "apprise":
+                await send_apprise(self.sink, message)
+                return Outcome("sent", answer="Apprise: sent")
+            outgoing = self.render(message, utcnow())
+            return await self._http(outgoing)
+        except DeliveryError as exc:
+            return Outcome("dead" if exc.permanent else "retry", error=str(exc))
+
+    async def _http(self, outgoing: Outgoing) -> Outcome:
+        if self._client is None:
+            raise DeliveryError(f"sink {self.sink.name!r} sends through Apprise", permanent=True)
+        request = self._client.build_request(
+            outgoing.method, outgoing.url, content=outgoing.body, headers=dict(outgoing.headers)
+        )
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.send(request, stream=True)
+                try:
+                    body = await _read_capped(response)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            return Outcome("retry", error=f"timed out after {self._timeout:g}s")
+        except httpx.TransportError as exc:
+            return Outcome("retry", error=_transport_error(exc, outgoing))
+        text = body.decode(response.encoding or "utf-8", "replace")
+        return classify(response.status_code, response.headers, text)
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= _ANSWER_CAP:  # the start of an answer is all anyone reads
+            break
+    return b"".join(chunks)[:_ANSWER_CAP]
+
+
+def _transport_error(exc: httpx.TransportError, outgoing: Outgoing) -> str:
+    text = str(exc) or type(exc).__name__
+    if outgoing.secret_in_url:
+        text = text.replace(outgoing.secret_in_url, "…")
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect: {text}"
+    return f"{type(exc).__name__}: {text}"
+
+
+# One sink's worker -----------------------------------------------------------------------
+
+
+class _Worker:
+    def __init__(self, dispatcher: Dispatcher, sink: SinkConfig) -> None:
+        self._dispatcher = dispatcher
+        self.sink = sink
+        self._sender = _Sender(sink)
+        rate = sink_rate(sink)
+        self._bucket = TokenBucket(rate) if rate else None
+        self.wakeup = asyncio.Event()
+        """Set by `wake()` and `stop()`: ends an idle wait."""
+        self._stopped = asyncio.Event()
+        self.stopping = False
+        self.task: asyncio.Task[None] | None = None
+        self._failures = 0
+        self._paused_until = 0.0
+        self.counts: Counter[str] = Counter()
+
+    @property
+    def report(self) -> SinkReport:
+        return SinkReport(
+            self.sink.name,
+            sent=self.counts["sent"],
+            digests=self.counts["digests"],
+            retrying=self.counts["retrying"],
+            dead=self.counts["dead"],
+            held=self.counts["held"],
+        )
+
+    def stop(self) -> None:
+        self.stopping = True
+        self._stopped.set()
+        self.wakeup.set()
+
+    def _paused(self) -> bool:
+        return time.monotonic() < self._paused_until
+
+    async def run(self, previous: asyncio.Task[None] | None = None) -> None:
+        """The daemon loop; `previous` is the task of the worker this one replaces."""
+        if previous is not None:
+            # One sender per sink at a time: the replaced worker finishes its send first.
+            await asyncio.wait([previous])
+        try:
+            with structlog.contextvars.bound_contextvars(sink=self.sink.name):
+                while not self.stopping:
+                    self.wakeup.clear()
+                    try:
+                        await self.drain()
+                        delay = await self._idle_delay()
+                    except Exception as exc:
+                        # A bug or a store hiccup must not end delivery for good.
+                        log.exception("sink.crashed", error=repr(exc))
+                        delay = _IDLE_POLL
+                    await self._sleep(delay)
+        finally:
+            await self._sender.aclose()
+
+    async def drain(self) -> None:
+        """Send what is due now until nothing is, the sink pauses after a failure, or stop."""
+        dispatcher = self._dispatcher
+        store = dispatcher.store
+        while not self.stopping and not self._paused():
+            delivery = dispatcher.config.delivery
+            now = utcnow()
+            batch = await store.call(
+                store.store.outbox_batch, self.sink.name, now, now - delivery.digest_window, _BATCH
+            )
+            if not batch.due:
+                return
+            actions = plan(
+                batch,
+                now,
+                digest_after=delivery.digest_after,
+                window=delivery.digest_window,
+                digests=self.sink.type not in _NO_DIGESTS,
+            )
+            for action in actions:
+                if self.stopping or self._paused():
+                    return
+                if isinstance(action, Hold):
+                    await store.call(store.store.hold_deliveries, action.ids, action.until, now)
+                    self.counts["held"] += len(action.ids)
+                    log.info(
+                        "delivery.held",
+                        deliveries=len(action.ids),
+                        until=action.until.isoformat(timespec="seconds"),
+                    )
+                elif isinstance(action, Send):
+                    await self._send([action.id], None)
+                elif isinstance(action, SendDigest):
+                    size = _DIGEST_SIZE.get(self.sink.type, DIGEST_MAX)
+                    chunks = chunked(action.ids, size)
+                    for part, ids in enumerate(chunks, 1):
+                        if self.stopping or self._paused():
+                            return
+                        await self._send(list(ids), (action.watchlist, part, len(chunks)))
+
+    async def _send(self, ids: Sequence[int], digest: tuple[str, int, int] | None) -> None:
+        if not await self._take_token():
+            return
+        store = self._dispatcher.store
+        now = utcnow()
+        lease = now + timedelta(seconds=self.sink.timeout.total_seconds() + _LEASE_MARGIN)
+        records = await store.call(store.store.claim_deliveries, ids, now, lease)
+        if not records:
+            return
+        try:
+            messages = tuple(message_from(record) for record in records)
+            if digest is None:
+                payload: Message | Digest = messages[0]
+            else:
+                watchlist, part, parts = digest
+                payload = Digest(
+                    digest_key([m.key for m in messages]),
+                    watchlist,
+                    max((m.severity for m in messages), key=_severity_rank),
+                    messages,
+                    part,
+                    parts,
+                )
+            started = time.perf_counter()
+            outcome = await self._sender.send(payload)
+            seconds = round(time.perf_counter() - started, 3)
+        except asyncio.CancelledError:
+            # Stopped mid-send: the rows go back to pending at once instead of after the lease.
+            await asyncio.shield(store.call(store.store.release_deliveries, ids, utcnow()))
+            raise
+        await self._record(records, payload, outcome, seconds)
+
+    async def _record(
+        self,
+        records: Sequence[DeliveryRecord],
+        payload: Message | Digest,
+        outcome: Outcome,
+        seconds: float,
+    ) -> None:
+        dispatcher = self._dispatcher
+        store = dispatcher.store
+        ids = [record.id for record in records]
+        now = utcnow()
+        digest = payload.key if isinstance(payload, Digest) else None
+        if outcome.kind == "sent":
+            self._failures = 0
+            await store.call(store.store.mark_sent, ids, now, outcome.status, digest)
+            self.counts["sent"] += len(ids)
+            if digest is not None:
+                self.counts["digests"] += 1
+                log.info(
+                    "digest.sent",
+                    deliveries=ids,
+                    digest=digest,
+                    status=outcome.status,
+                    seconds=seconds,
+                )
+            else:
+                log.info(
+                    "delivery.sent",
+                    delivery=ids[0],
+                    alert=records[0].alert_id,
+                    status=outcome.status,
+                    attempt=records[0].attempts + 1,
+                    seconds=seconds,
+                )
+            return
+        error = outcome.error or "failed"
+        if outcome.kind == "dead":
+            await store.call(store.store.mark_dead, ids, error, outcome.status)
+            self.counts["dead"] += len(ids)
+            log.warning("delivery.dead", deliveries=ids, status=outcome.status, error=error)
+            return
+        self._failures += 1
+        failures = max(self._failures, max(record.attempts for record in records) + 1)
+        delay = dispatcher.retry.delay(failures, outcome.retry_after, dispatcher.rng)
+        retry_for = dispatcher.config.delivery.retry_for
+        expired = [r.id for r in records if now >= datetime.fromisoformat(r.since) + retry_for]
+        retrying = [i for i in ids if i not in expired]
+        if expired:
+            given_up = f"gave up after {_duration(retry_for)}: {error}"
+            await store.call(store.store.mark_dead, expired, given_up, outcome.status)
+            self.counts["dead"] += len(expired)
+            log.warning("delivery.dead", deliveries=expired, status=outcome.status, error=given_up)
+        if retrying:
+            at = now + timedelta(seconds=delay)
+            await store.call(store.store.schedule_retry, retrying, at, error, outcome.status)
+            self.counts["retrying"] += len(retrying)
+            log.warning(
+                "delivery.retry_scheduled",
+                deliveries=retrying,
+                status=outcome.status,
+                error=error,
+                retry_in=round(delay, 3),
+                failures=self._failures,
+            )
+        self._paused_until = time.monotonic() + delay
+
+    async def _take_token(self) -> bool:
+        """Wait for the rate limit; False when stopping first."""
+        if self._bucket is None:
+            return not self.stopping
+        while (wait := self._bucket.delay()) > 0:
+            if self.stopping:
+                return False
+            await self._sleep(wait, wakeable=False)
+        if self.stopping:
+            return False
+        self._bucket.take()
+        return True
+
+    async def _idle_delay(self) -> float:
+        store = self._dispatcher.store
+        due = await store.call(store.store.next_due, self.sink.name)
+        delay = _IDLE_POLL
+        if due is not None:
+            delay = min(delay, max(0.0, (due - utcnow()).total_seconds()))
+        return max(delay, self._paused_until - time.monotonic(), 0.0)
+
+    async def _sleep(self, seconds: float, *, wakeable: bool = True) -> None:
+        """Sleep, cut short by `stop()`, and by `wake()` unless `wakeable` is False."""
+        if seconds <= 0:
+            return
+        event = self.wakeup if wakeable else self._stopped
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await event.wait()
+
+
+def _severity_rank(severity: str) -> int:
+    return _SEVERITY_ORDER.index(severity) if severity in _SEVERITY_ORDER else 2
+
+
+def _duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+# The dispatcher --------------------------------------------------------------------------
+
+
+class Dispatcher:
+    """Delivers the outbox to every configured sink: `run()` in the daemon, `drain()` once."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: StoreThread,
+        *,
+        rng: random.Random | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.rng = rng or random.Random()
+        self.retry = retry or RetryPolicy()
+        self._workers: dict[str, _Worker] = {}
+        self._running = False
+
+    def reconfigure(self, config: Config) -> None:
+        """Swap in a reloaded config: new sinks start, removed ones stop after their send,
+        changed ones restart with the new settings; delivery settings apply on the next pass.
+        """
+        self.config = config
+        if self._running:
+            self._sync_workers()
+
+    def wake(self) -> None:
+        """New deliveries were committed: look now rather than at the next idle re-read.
+
+        Call it from the event loop's thread (from another: `loop.call_soon_threadsafe`).
+        """
+        for worker in self._workers.values():
+            worker.wakeup.set()
+
+    def _sync_workers(self) -> None:
+        wanted = {sink.name: sink for sink in self.config.sinks}
+        for name in list(self._workers):
+            worker = self._workers[name]
+            if wanted.get(name) != worker.sink:
+                worker.stop()
+                del self._workers[name]
+                if name in wanted:
+                    self._start(wanted[name], worker.task)
+                log.info("sink.stopped", sink=name, replaced=name in wanted)
+        for name, sink in wanted.items():
+            if name not in self._workers:
+                self._start(sink, None)
+
+    def _start(self, sink: SinkConfig, previous: asyncio.Task[None] | None) -> None:
+        worker = _Worker(self, sink)
+        worker.task = asyncio.get_running_loop().create_task(
+            worker.run(previous), name=f"deliver:{sink.name}"
+        )
+        self._workers[sink.name] = worker
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Deliver until `stopping` is set; in-flight sends get a short grace, then the rest
+        are left pending for the next start."""
+        if self._running:
+            raise RuntimeError("the dispatcher is already running")
+        self._running = True
+        self._sync_workers()
+        log.info("dispatcher.started", sinks=len(self._workers))
+        try:
+            await stopping.wait()
+        finally:
+            self._running = False
+            await self._stop_workers(_SHUTDOWN_GRACE)
+
+    async def _stop_workers(self, grace: float) -> None:
+        workers, self._workers = list(self._workers.values()), {}
+        for worker in workers:
+            worker.stop()
+        tasks = [worker.task for worker in workers if worker.task is not None]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("dispatcher.cancelled", sinks=[t.get_name() for t in pending])
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def drain(self, timeout: float) -> DispatchReport:
+        """Send what is due now, each delivery at most once; failures stay pending for later.
+
+        For `poll-once`. Flood control applies as in the daemon. Work left at `timeout` stays
+        pending.
+        """
+        if self._running:
+            raise RuntimeError("drain() while run() is delivering")
+        workers = [_Worker(self, sink) for sink in self.config.sinks]
+        tasks = [asyncio.create_task(self._drain_one(worker)) for worker in workers]
+        timed_out = False
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            timed_out = bool(pending)
+            for worker in workers:
+                worker.stop()
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        reports = tuple(worker.report for worker in workers)
+        return DispatchReport(
+            sent=sum(r.sent for r in reports),
+            digests=sum(r.digests for r in reports),
+            retrying=sum(r.retrying for r in reports),
+            dead=sum(r.dead for r in reports),
+            held=sum(r.held for r in reports),
+            timed_out=timed_out,
+            sinks=reports,
+        )
+
+    async def _drain_one(self, worker: _Worker) -> None:
+        try:
+            with structlog.contextvars.bound_contextvars(sink=worker.sink.name):
+                await worker.drain()
+        finally:
+            await worker._sender.aclose()
+
+    async def aclose(self) -> None:
+        """Stop every worker at once (no grace) and close their clients."""
+        self._running = False
+        await self._stop_workers(0.0)
+
+
+async def send_test(sink: SinkConfig, now: datetime | None = None) -> SinkAnswer:
+    """Send one clearly marked test alert to `sink`, outside the outbox; report the answer."""
+    now = now or utcnow()
+    message = sink_test_message(sink.name, now, f"test_{uuid.uuid4().hex}")
+    sender = _Sender(sink)
+    started = time.perf_counter()
+    try:
+        outcome = await sender.send(message)
+    finally:
+        await sender.aclose()
+    return SinkAnswer(
+        sink=sink.name,
+        ok=outcome.kind == "sent",
+        status=outcome.status,
+        answer=snippet(outcome.answer, 500),
+        error=outcome.error,
+        seconds=round(time.perf_counter() - started, 3),
+    )

@@ -1,0 +1,50 @@
+"""Mattermost incoming webhook: one markdown `text`.
+
+Feed text is markdown-escaped and every `@` carries a word joiner, so `@channel`, `@all`,
+`@here` and `@someone` are shown but notify nobody. Mattermost accepts posts up to 16,383
+characters; these messages stay under 6,000.
+"""
+
+from __future__ import annotations
+
+from monitor.config import SinkConfig
+from monitor.deliver.message import Digest, Message
+from monitor.deliver.render import Outgoing, digest_headline, json_body, parts, sink_url
+from monitor.deliver.safety import fit
+
+__all__ = ["render_mattermost"]
+
+
+def _md(text: str, limit: int) -> str:
+    return fit(text, limit, escape="markdown")
+
+
+def _message(message: Message) -> str:
+    p = parts(message)
+    lines = [f"#### {_md(p.headline, 200)}", f"**{_md(p.title, 1000)}**"]
+    if p.title_en:
+        lines.append(f"**EN:** {_md(p.title_en, 1000)}")
+    if p.summary:
+        lines.append(_md(p.summary, 2000))
+    lines.append(f"**Matched:** {_md(p.forms, 500)}")
+    source = _md(p.source, 500)
+    lines.append(f"{source} · [Open article]({p.link})" if p.link else source)
+    return "\n".join(lines)
+
+
+def _digest(digest: Digest) -> str:
+    lines = [f"#### {_md(digest_headline(digest), 300)}"]
+    for message in digest.messages:
+        p = parts(message)
+        title = _md(p.title, 300)
+        entry = f"- [{title}]({p.link})" if p.link else f"- {title}"
+        if p.title_en:
+            entry += f" (EN: {_md(p.title_en, 300)})"
+        lines.append(f"{entry} · {_md(p.source, 200)}")
+    return "\n".join(lines)
+
+
+def render_mattermost(sink: SinkConfig, message: Message | Digest) -> Outgoing:
+    text = _digest(message) if isinstance(message, Digest) else _message(message)
+    body = json_body({"text": text})
+    return Outgoing("POST", sink_url(sink), body, {"Content-Type": "application/json"})

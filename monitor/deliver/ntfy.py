@@ -1,0 +1,87 @@
+"""ntfy: the JSON publish form, `POST` to the server's root with the topic in the body.
+
+Chosen over the header form (`POST /topic` with `Title:`/`Tags:` headers) because headers must
+be Latin-1, and titles here are often Sorani, Kurmanji or Arabic; JSON carries them as they
+are. `url` is the topic's URL (`https://ntfy.sh/alerts`): its last path segment is the topic.
+The message is plain text (`markdown` off), at most 4,096 bytes so ntfy does not turn it into
+an attachment. Priority follows severity; the first tag is an emoji ntfy shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.config import SinkConfig
+from monitor.deliver.message import Digest, Message
+from monitor.deliver.render import Outgoing, digest_headline, json_body, parts, sink_url
+from monitor.deliver.safety import clean, fit, utf8_len
+from monitor.errors import DeliveryError
+
+__all__ = ["DIGEST_MAX", "render_ntfy", "split_topic"]
+
+LIMIT = 4096
+DIGEST_MAX = 5
+"""A digest entry can take 800 bytes (link included), so five fit in 4,096."""
+PRIORITY = {"info": 2, "low": 2, "medium": 3, "high": 4, "critical": 5}
+TAG = {
+    "info": "information_source",
+    "low": "small_blue_diamond",
+    "medium": "warning",
+    "high": "rotating_light",
+    "critical": "rotating_light",
+}
+_MAX_LINK_BYTES = 350
+
+
+def split_topic(url: str) -> tuple[str, str]:
+    """`https://ntfy.example/sub/alerts` → (`https://ntfy.example/sub`, `alerts`)."""
+    base, _, topic = url.rstrip("/").rpartition("/")
+    if not topic or "://" not in base or base.endswith(":/"):
+        raise DeliveryError(f"{url!r} is not an ntfy topic URL", permanent=True)
+    return base, topic
+
+
+def _b(text: str, limit: int) -> str:
+    return fit(text, limit, measure=utf8_len)
+
+
+def _message(message: Message) -> tuple[str, str, str | None]:
+    p = parts(message)
+    lines = [_b(p.title, 1000)]
+    if p.title_en:
+        lines.append(f"EN: {_b(p.title_en, 1000)}")
+    if p.summary:
+        lines.append(_b(p.summary, 1200))
+    lines.append(f"Matched: {_b(p.forms, 300)}")
+    lines.append(_b(p.source, 300))
+    return _b(p.headline, 250), "\n".join(lines), p.link
+
+
+def _digest(digest: Digest) -> tuple[str, str, str | None]:
+    lines = []
+    for message in digest.messages:
+        p = parts(message)
+        entry = f"• {_b(p.title, 300)}\n  {_b(p.source, 120)}"
+        if p.link and utf8_len(p.link) <= _MAX_LINK_BYTES:
+            entry += f"\n  {p.link}"
+        lines.append(entry)
+    return _b(digest_headline(digest), 250), "\n".join(lines), None
+
+
+def render_ntfy(sink: SinkConfig, message: Message | Digest) -> Outgoing:
+    base, topic = split_topic(sink_url(sink))
+    title, text, click = _digest(message) if isinstance(message, Digest) else _message(message)
+    payload: dict[str, Any] = {
+        "topic": topic,
+        "title": title,
+        "message": fit(text, LIMIT, escape="none", measure=utf8_len),
+        "priority": PRIORITY.get(message.severity, 3),
+        "tags": [TAG.get(message.severity, "warning"), fit(clean(message.watchlist), 64)],
+        "markdown": False,
+    }
+    if click:
+        payload["click"] = click
+    headers = {"Content-Type": "application/json"}
+    if sink.token:
+        headers["Authorization"] = f"Bearer {sink.token}"
+    return Outgoing("POST", base, json_body(payload), headers)

@@ -1,0 +1,95 @@
+"""Microsoft Teams through a Workflows webhook: a message with one Adaptive Card attachment.
+
+Feed text goes into `TextRun`s of `RichTextBlock`s, which Adaptive Cards never parse as
+markdown (a `TextBlock` would), so no formatting or link can be injected; the link is an
+`Action.OpenUrl`. A Teams mention needs an `msteams.entities` entry, and the card has none.
+Teams refuses messages over about 28 KB; the cuts below keep a card far under that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.config import SinkConfig
+from monitor.deliver.message import Digest, Message
+from monitor.deliver.render import Outgoing, digest_headline, json_body, parts, sink_url
+from monitor.deliver.safety import fit
+
+__all__ = ["render_teams"]
+
+_COLOR = {"info": "Default", "low": "Accent", "medium": "Warning", "high": "Attention"}
+
+
+def _run(text: str, limit: int, **style: Any) -> dict[str, Any]:
+    return {"type": "TextRun", "text": fit(text, limit), **style}
+
+
+def _block(*inlines: dict[str, Any], **style: Any) -> dict[str, Any]:
+    return {"type": "RichTextBlock", "inlines": list(inlines), **style}
+
+
+def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "msteams": {"width": "Full"},
+        "body": body,
+    }
+    if actions:
+        card["actions"] = actions
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": card,
+            }
+        ],
+    }
+
+
+def _open(url: str, title: str) -> dict[str, Any]:
+    return {"type": "Action.OpenUrl", "title": title, "url": url}
+
+
+def _message(message: Message) -> dict[str, Any]:
+    p = parts(message)
+    color = _COLOR.get(message.severity, "Attention")
+    body = [
+        _block(_run(p.headline, 200, weight="Bolder", color=color)),
+        _block(_run(p.title, 1000, size="Medium", weight="Bolder")),
+    ]
+    if p.title_en:
+        body.append(_block(_run("EN: ", 4, weight="Bolder"), _run(p.title_en, 1000)))
+    if p.summary:
+        body.append(_block(_run(p.summary, 2000)))
+    body.append(_block(_run("Matched: ", 9, weight="Bolder"), _run(p.forms, 500)))
+    body.append(_block(_run(p.source, 500, isSubtle=True)))
+    return _card(body, [_open(p.link, "Open article")] if p.link else [])
+
+
+def _digest(digest: Digest) -> dict[str, Any]:
+    color = _COLOR.get(digest.severity, "Attention")
+    body: list[dict[str, Any]] = [
+        _block(_run(digest_headline(digest), 300, weight="Bolder", color=color))
+    ]
+    for message in digest.messages:
+        p = parts(message)
+        items = [_block(_run(p.title, 400, weight="Bolder"))]
+        if p.title_en:
+            items.append(_block(_run(f"EN: {p.title_en}", 400)))
+        items.append(_block(_run(p.source, 300, isSubtle=True)))
+        container: dict[str, Any] = {"type": "Container", "separator": True, "items": items}
+        if p.link:
+            container["selectAction"] = _open(p.link, "Open article")
+        body.append(container)
+    return _card(body, [])
+
+
+def render_teams(sink: SinkConfig, message: Message | Digest) -> Outgoing:
+    payload = _digest(message) if isinstance(message, Digest) else _message(message)
+    return Outgoing(
+        "POST", sink_url(sink), json_body(payload), {"Content-Type": "application/json"}
+    )

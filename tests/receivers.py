@@ -1,0 +1,753 @@
+"""Local receivers for every sink format: real HTTP/1.1 servers on 127.0.0.1.
+
+Each `Receiver` checks what arrives against the shape the service documents (Slack Block
+Kit, Discord's embed limits, Teams' Adaptive Card attachment, Mattermost's incoming webhook,
+Telegram's HTML parse mode, ntfy's JSON publish) and refuses a bad payload the way the service
+would (400 with the reason); what it refused is in `problems`. It records every request in
+`arrivals`, and the accepted ones in `delivered`. `script()` makes it fail (500, 429 with
+`Retry-After`, 404, a hang) before it answers as the service does.
+
+The validators are plain functions too (`validate("slack", payload)`), so rendering tests run
+them without a server. Webhook receivers keep every `webhook-id`, so a test (or the lead's
+end-to-end SIGKILL test) sees at once if an alert arrived twice or under two ids.
+
+    receiver = Receiver("slack"); url = receiver.url("/hook"); ...; receiver.close()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html.parser
+import http.server
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from monitor.config import FeedConfig
+from monitor.models import Analysis, Item, Match
+from monitor.store import AlertPlan, NewItem, PollWrite, Store
+
+__all__ = [
+    "Answer",
+    "Arrival",
+    "Receiver",
+    "add_alerts",
+    "markdown_links",
+    "receiver_fixture",
+    "telegram_visible",
+    "unescaped",
+    "validate",
+]
+
+_HANG_LIMIT = 30.0
+"""A hanging answer gives up after this long even if the test never releases it."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One scripted answer. `hang` waits (up to `close()`) before answering at all."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    hang: float = 0.0
+
+
+@dataclass(frozen=True)
+class Arrival:
+    method: str
+    path: str
+    headers: dict[str, str]
+    """Names in lower case."""
+    body: bytes
+    at: float
+    """time.monotonic() when the body had arrived."""
+    status: int
+    """What the receiver answered; 0 for a scripted hang."""
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+# Validators ---------------------------------------------------------------------------------
+
+_MENTION = re.compile(r"@(?=[\w])")
+"""An `@` directly before a word character: a mention in Slack (with link_names), Discord,
+Mattermost, Telegram or Matrix. Ours always have a word joiner in between."""
+_SLACK_ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")
+_DISCORD_ANY_MENTION = re.compile(r"@(everyone|here)\b|<@[!&]?\d+>")
+
+
+def unescaped(text: str, chars: str) -> list[str]:
+    """The characters of `chars` in `text` that no backslash escapes (markdown)."""
+    found: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char in chars:
+            found.append(char)
+        index += 1
+    return found
+
+
+def markdown_links(text: str) -> list[str]:
+    """The targets of markdown links `[label](target)` whose brackets are not escaped."""
+    targets: list[str] = []
+    index = 0
+    depth_start: list[int] = []
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == "[":
+            depth_start.append(index)
+        elif char == "]" and depth_start:
+            depth_start.pop()
+            if text.startswith("(", index + 1):
+                end = text.find(")", index + 2)
+                if end != -1:
+                    targets.append(text[index + 2 : end])
+        index += 1
+    return targets
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _no_mentions(payload: Any, problems: list[str]) -> None:
+    for text in _strings(payload):
+        if _MENTION.search(text):
+            problems.append(f"a mention could ping: {text[:80]!r}")
+            return
+
+
+def _length(problems: list[str], what: str, text: Any, limit: int, minimum: int = 0) -> None:
+    if not isinstance(text, str):
+        problems.append(f"{what} is not a string")
+    elif not minimum <= len(text) <= limit:
+        problems.append(f"{what} has {len(text)} characters (allowed {minimum}..{limit})")
+
+
+def _http_url(problems: list[str], what: str, url: Any, limit: int = 3000) -> None:
+    if not isinstance(url, str) or not re.match(r"^https?://[^\s]+$", url) or len(url) > limit:
+        problems.append(f"{what} is not an http(s) URL: {str(url)[:80]!r}")
+
+
+def _slack_text(problems: list[str], what: str, obj: Any, limit: int, plain: bool) -> None:
+    if not isinstance(obj, dict) or obj.get("type") not in ("plain_text", "mrkdwn"):
+        problems.append(f"{what} is not a text object")
+        return
+    if plain and obj["type"] != "plain_text":
+        problems.append(f"{what} must be plain_text")
+    if obj["type"] == "mrkdwn":
+        problems.append(f"{what}: feed text must not be in mrkdwn")
+    _length(problems, f"{what}.text", obj.get("text"), limit, 1)
+    text = str(obj.get("text"))
+    if "<" in text or ">" in text or _SLACK_ENTITY.search(text):
+        problems.append(f"{what}.text has an unescaped control character: {text[:80]!r}")
+
+
+def validate_slack(payload: Any) -> list[str]:
+    """Slack incoming webhook, Block Kit (docs.slack.dev: reference/block-kit)."""
+    problems: list[str] = []
+    if not isinstance(payload, dict):
+        return ["the payload is not a JSON object"]
+    _length(problems, "text", payload.get("text"), 40000, 1)
+    text = str(payload.get("text"))
+    if "<" in text or ">" in text or _SLACK_ENTITY.search(text):
+        problems.append(f"text has an unescaped control character: {text[:80]!r}")
+    blocks = payload.get("blocks", [])
+    if not isinstance(blocks, list) or len(blocks) > 50:
+        problems.append("blocks must be a list of at most 50")
+        return problems
+    for n, block in enumerate(blocks):
+        kind = block.get("type")
+        where = f"blocks[{n}]"
+        if kind == "header":
+            _slack_text(problems, f"{where}.text", block.get("text"), 150, plain=True)
+        elif kind == "section":
+            if "text" in block:
+                _slack_text(problems, f"{where}.text", block["text"], 3000, plain=False)
+            for f_n, item in enumerate(block.get("fields", [])):
+                _slack_text(problems, f"{where}.fields[{f_n}]", item, 2000, plain=False)
+            if "accessory" in block:
+                _slack_button(problems, f"{where}.accessory", block["accessory"])
+        elif kind == "context":
+            elements = block.get("elements", [])
+            if not 1 <= len(elements) <= 10:
+                problems.append(f"{where}.elements must hold 1..10")
+            for e_n, element in enumerate(elements):
+                _slack_text(problems, f"{where}.elements[{e_n}]", element, 3000, plain=False)
+        elif kind == "actions":
+            elements = block.get("elements", [])
+            if not 1 <= len(elements) <= 25:
+                problems.append(f"{where}.elements must hold 1..25")
+            for e_n, element in enumerate(elements):
+                _slack_button(problems, f"{where}.elements[{e_n}]", element)
+        elif kind != "divider":
+            problems.append(f"{where} has an unknown type {kind!r}")
+    _no_mentions(payload, problems)
+    return problems
+
+
+def _slack_button(problems: list[str], what: str, button: Any) -> None:
+    if not isinstance(button, dict) or button.get("type") != "button":
+        problems.append(f"{what} is not a button")
+        return
+    _slack_text(problems, f"{what}.text", button.get("text"), 75, plain=True)
+    _http_url(problems, f"{what}.url", button.get("url"), 3000)
+
+
+def validate_discord(payload: Any) -> list[str]:
+    """Discord webhook (discord.com/developers/docs/resources/message: embed limits)."""
+    problems: list[str] = []
+    if not isinstance(payload, dict):
+        return ["the payload is not a JSON object"]
+    content = payload.get("content", "")
+    embeds = payload.get("embeds", [])
+    if not content and not embeds:
+        problems.append("content or embeds is required")
+    _length(problems, "content", content, 2000)
+    if payload.get("allowed_mentions") != {"parse": []}:
+        problems.append("allowed_mentions must be {'parse': []}")
+    if not isinstance(embeds, list) or len(embeds) > 10:
+        return [*problems, "embeds must be a list of at most 10"]
+    total = 0
+    markdown: list[str] = [content]
+    for n, embed in enumerate(embeds):
+        where = f"embeds[{n}]"
+        for key, limit in (("title", 256), ("description", 4096)):
+            if key in embed:
+                _length(problems, f"{where}.{key}", embed[key], limit)
+                total += len(embed[key])
+                markdown.append(embed[key])
+        if "url" in embed:
+            _http_url(problems, f"{where}.url", embed["url"], 2048)
+        if not isinstance(embed.get("color", 0), int) or not 0 <= embed.get("color", 0) <= 0xFFFFFF:
+            problems.append(f"{where}.color is not a colour")
+        fields = embed.get("fields", [])
+        if len(fields) > 25:
+            problems.append(f"{where}.fields: at most 25")
+        for f_n, item in enumerate(fields):
+            _length(problems, f"{where}.fields[{f_n}].name", item.get("name"), 256, 1)
+            _length(problems, f"{where}.fields[{f_n}].value", item.get("value"), 1024, 1)
+            total += len(str(item.get("name"))) + len(str(item.get("value")))
+            markdown += [str(item.get("name")), str(item.get("value"))]
+        if "footer" in embed:
+            _length(problems, f"{where}.footer.text", embed["footer"].get("text"), 2048, 1)
+            total += len(str(embed["footer"].get("text")))
+    if total > 6000:
+        problems.append(f"the embeds hold {total} characters (at most 6,000)")
+    for text in markdown:
+        if unescaped(text, "[]()<>"):
+            problems.append(f"unescaped link or mention markup: {text[:80]!r}")
+        if _DISCORD_ANY_MENTION.search(text):
+            problems.append(f"a mention: {text[:80]!r}")
+    _no_mentions(payload, problems)
+    return problems
+
+
+_TEAMS_ELEMENTS = {"TextBlock", "RichTextBlock", "Container", "ColumnSet", "FactSet", "Image"}
+
+
+def _teams_element(problems: list[str], where: str, element: Any) -> None:
+    kind = element.get("type") if isinstance(element, dict) else None
+    if kind not in _TEAMS_ELEMENTS:
+        problems.append(f"{where} has an unknown type {kind!r}")
+        return
+    if kind == "TextBlock":
+        # TextBlock parses markdown: only our own fixed labels may use it.
+        problems.append(f"{where}: feed text must not be in a TextBlock (markdown)")
+    if kind == "RichTextBlock":
+        for i_n, inline in enumerate(element.get("inlines", [])):
+            if not isinstance(inline, dict) or inline.get("type") != "TextRun":
+                problems.append(f"{where}.inlines[{i_n}] is not a TextRun")
+            elif not isinstance(inline.get("text"), str):
+                problems.append(f"{where}.inlines[{i_n}].text is not a string")
+    if kind == "Container":
+        for c_n, item in enumerate(element.get("items", [])):
+            _teams_element(problems, f"{where}.items[{c_n}]", item)
+        if "selectAction" in element:
+            _teams_action(problems, f"{where}.selectAction", element["selectAction"])
+
+
+def _teams_action(problems: list[str], where: str, action: Any) -> None:
+    if not isinstance(action, dict) or action.get("type") != "Action.OpenUrl":
+        problems.append(f"{where} is not an Action.OpenUrl")
+        return
+    _http_url(problems, f"{where}.url", action.get("url"))
+
+
+def validate_teams(payload: Any, size: int = 0) -> list[str]:
+    """Teams Workflows webhook: a message with an Adaptive Card attachment (≤ 28 KB)."""
+    problems: list[str] = []
+    if size > 28 * 1024:
+        problems.append(f"the message is {size} bytes (Teams takes about 28 KB)")
+    if not isinstance(payload, dict) or payload.get("type") != "message":
+        return [*problems, "type must be 'message'"]
+    attachments = payload.get("attachments")
+    if not isinstance(attachments, list) or not attachments:
+        return [*problems, "attachments must be a non-empty list"]
+    for a_n, attachment in enumerate(attachments):
+        if attachment.get("contentType") != "application/vnd.microsoft.card.adaptive":
+            problems.append(f"attachments[{a_n}].contentType is not an Adaptive Card")
+        card = attachment.get("content", {})
+        if card.get("type") != "AdaptiveCard" or not isinstance(card.get("version"), str):
+            problems.append(f"attachments[{a_n}].content is not an AdaptiveCard with a version")
+        for b_n, element in enumerate(card.get("body", [])):
+            _teams_element(problems, f"body[{b_n}]", element)
+        for c_n, action in enumerate(card.get("actions", [])):
+            _teams_action(problems, f"actions[{c_n}]", action)
+        if "entities" in card.get("msteams", {}):
+            problems.append("msteams.entities would mention someone")
+    for text in _strings(payload):
+        if "<at>" in text:
+            problems.append(f"an <at> mention: {text[:80]!r}")
+    _no_mentions(payload, problems)
+    return problems
+
+
+def validate_mattermost(payload: Any) -> list[str]:
+    """Mattermost incoming webhook: `text` (markdown) up to 16,383 characters."""
+    problems: list[str] = []
+    if not isinstance(payload, dict):
+        return ["the payload is not a JSON object"]
+    if "text" not in payload and "attachments" not in payload:
+        return ["text or attachments is required"]
+    _length(problems, "text", payload.get("text", ""), 16383)
+    text = str(payload.get("text", ""))
+    for target in markdown_links(text):
+        _http_url(problems, "a link target", target)
+    if unescaped(text, "<>"):
+        problems.append("unescaped < or > (an autolink or HTML)")
+    _no_mentions(payload, problems)
+    return problems
+
+
+_TELEGRAM_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "tg-spoiler",
+    "blockquote",
+}
+_TELEGRAM_ENTITY = re.compile(r"&(?!lt;|gt;|amp;|quot;|#\d+;|#x[0-9a-fA-F]+;)")
+
+
+class _TelegramHTML(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.visible: list[str] = []
+        self.problems: list[str] = []
+        self.open: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _TELEGRAM_TAGS:
+            self.problems.append(f"Unsupported start tag {tag!r}")
+            return
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if not href:
+                self.problems.append("a link without href")
+            else:
+                self.links.append(href)
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self.problems.append(f"Unmatched end tag {tag!r}")
+        else:
+            self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.visible.append(data)
+
+
+def telegram_visible(text: str) -> tuple[str, list[str], list[str]]:
+    """Telegram's view of HTML text: (visible text, link targets, problems)."""
+    parser = _TelegramHTML()
+    problems = []
+    if _TELEGRAM_ENTITY.search(text):
+        problems.append("can't parse entities: an unsupported entity or a bare &")
+    parser.feed(text)
+    parser.close()
+    if parser.open:
+        problems.append(f"unclosed tags {parser.open}")
+    return "".join(parser.visible), parser.links, problems + parser.problems
+
+
+def validate_telegram(payload: Any, path: str = "/botX/sendMessage") -> list[str]:
+    """Telegram Bot API sendMessage with parse_mode HTML (core.telegram.org/bots/api)."""
+    problems: list[str] = []
+    if not re.fullmatch(r"/bot[^/]+/sendMessage", path):
+        problems.append(f"not a sendMessage path: {path!r}")
+    if not isinstance(payload, dict):
+        return [*problems, "the payload is not a JSON object"]
+    if not isinstance(payload.get("chat_id"), int | str):
+        problems.append("chat_id is required")
+    text = payload.get("text")
+    if not isinstance(text, str) or not text:
+        return [*problems, "text is required"]
+    if payload.get("parse_mode") != "HTML":
+        problems.append("parse_mode must be HTML")
+    visible, links, html_problems = telegram_visible(text)
+    problems += [f"Bad Request: can't parse entities: {p}" for p in html_problems]
+    units = len(visible.encode("utf-16-le")) // 2
+    if not 1 <= units <= 4096:
+        problems.append(f"Bad Request: message is too long ({units} UTF-16 units)")
+    for link in links:
+        _http_url(problems, "a link", link)
+    _no_mentions(payload, problems)
+    return problems
+
+
+def validate_ntfy(payload: Any, path: str = "/") -> list[str]:
+    """ntfy JSON publish (docs.ntfy.sh/publish/#publish-as-json): POST to the root."""
+    problems: list[str] = []
+    if path.rstrip("/") != "":
+        problems.append(f"JSON publishing goes to the root, not {path!r}")
+    if not isinstance(payload, dict):
+        return [*problems, "the payload is not a JSON object"]
+    if not re.fullmatch(r"[-_A-Za-z0-9]{1,64}", str(payload.get("topic"))):
+        problems.append("topic is required ([-_A-Za-z0-9]{1,64})")
+    message = payload.get("message", "")
+    if not isinstance(message, str) or len(message.encode()) > 4096:
+        problems.append("message must be text of at most 4,096 bytes")
+    if "title" in payload and not isinstance(payload["title"], str):
+        problems.append("title must be text")
+    if payload.get("priority", 3) not in (1, 2, 3, 4, 5):
+        problems.append("priority must be 1..5")
+    tags = payload.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        problems.append("tags must be a list of strings")
+    if "click" in payload:
+        _http_url(problems, "click", payload["click"])
+    if payload.get("markdown", False) is not False:
+        problems.append("feed text must not be rendered as markdown")
+    _no_mentions(payload, problems)
+    return problems
+
+
+def validate(kind: str, payload: Any, *, path: str = "", size: int = 0) -> list[str]:
+    """The problems the service `kind` would find in `payload` (none: it would accept it)."""
+    if kind == "slack":
+        return validate_slack(payload)
+    if kind == "discord":
+        return validate_discord(payload)
+    if kind == "teams":
+        return validate_teams(payload, size)
+    if kind == "mattermost":
+        return validate_mattermost(payload)
+    if kind == "telegram":
+        return validate_telegram(payload, path or "/botX/sendMessage")
+    if kind == "ntfy":
+        return validate_ntfy(payload, path or "/")
+    if kind == "webhook":
+        return [] if isinstance(payload, dict) else ["the payload is not a JSON object"]
+    raise ValueError(f"no validator for {kind!r}")
+
+
+def _accepted(kind: str, payload: Any) -> Answer:
+    """What the service answers to a payload it accepts."""
+    if kind == "discord":
+        return Answer(204)
+    if kind == "teams":
+        return Answer(202)
+    if kind in ("slack", "mattermost"):
+        return Answer(200, b"ok", {"Content-Type": "text/plain"})
+    if kind == "telegram":
+        result = {"message_id": 1, "chat": {"id": payload.get("chat_id")}, "date": int(time.time())}
+        return Answer(200, json.dumps({"ok": True, "result": result}).encode(), _JSON)
+    if kind == "ntfy":
+        answer = {"id": "x1", "time": int(time.time()), "event": "message", "topic": "t"}
+        return Answer(200, json.dumps(answer).encode(), _JSON)
+    return Answer(200, b"", {})
+
+
+def _refused(kind: str, problems: list[str]) -> Answer:
+    if kind == "telegram":
+        body = {"ok": False, "error_code": 400, "description": problems[0]}
+        return Answer(400, json.dumps(body).encode(), _JSON)
+    return Answer(400, "\n".join(problems).encode(), {"Content-Type": "text/plain"})
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+# The server -------------------------------------------------------------------------------
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 10
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, add=False)
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        answer = self.server.owner._answer(self.command, self.path, headers, body)
+        if answer.hang:
+            self.server.owner.released.wait(min(answer.hang, _HANG_LIMIT))
+        try:
+            self.send_response(answer.status)
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            self.wfile.write(answer.body)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
+            self.close_connection = True
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, owner: Receiver, port: int) -> None:
+        self.owner = owner
+        self._lock = threading.Lock()
+        self.connections: dict[socket.socket, threading.Thread] = {}
+        super().__init__(("127.0.0.1", port), _Handler)
+
+    def track(self, connection: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self.connections[connection] = threading.current_thread()
+            else:
+                self.connections.pop(connection, None)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that hung up is part of the tests
+
+
+class Receiver:
+    """A service stand-in for one sink format; see the module docstring."""
+
+    def __init__(
+        self,
+        kind: str = "webhook",
+        port: int = 0,
+        check: Callable[[Arrival], str | None] | None = None,
+    ) -> None:
+        """`check` may refuse an arrival with a reason (a signature check, for instance)."""
+        self.kind = kind
+        self.released = threading.Event()
+        self.arrivals: list[Arrival] = []
+        self.problems: list[str] = []
+        self._script: list[Answer] = []
+        self._check = check
+        self._changed = threading.Condition()
+        self._server = _Server(self, port)
+        self.port: int = self._server.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def url(self, path: str = "/hook") -> str:
+        return self.base + path
+
+    def script(self, *answers: Answer) -> None:
+        """Answer the next requests with `answers` in turn, then as the service would."""
+        with self._changed:
+            self._script = list(answers)
+
+    @property
+    def delivered(self) -> list[Arrival]:
+        with self._changed:
+            return [a for a in self.arrivals if 200 <= a.status < 300]
+
+    @property
+    def webhook_ids(self) -> list[str]:
+        """`webhook-id` of each accepted delivery, in arrival order."""
+        return [a.headers.get("webhook-id", "") for a in self.delivered]
+
+    def duplicates(self) -> dict[str, int]:
+        """`webhook-id`s accepted more than once."""
+        return {key: n for key, n in Counter(self.webhook_ids).items() if n > 1}
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Arrival]:
+        """Block until `count` deliveries were accepted; fails the test after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                delivered = [a for a in self.arrivals if 200 <= a.status < 300]
+                if len(delivered) >= count:
+                    return delivered
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    pytest.fail(
+                        f"{self.kind} receiver: {len(delivered)} of {count} deliveries arrived "
+                        f"in {timeout:g}s; problems: {self.problems}"
+                    )
+                self._changed.wait(remaining)
+
+    def _answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        payload: Any = None
+        problems: list[str] = []
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError as exc:
+            problems = [f"the body is not JSON: {exc}"]
+        if not problems:
+            problems = validate(self.kind, payload, path=path, size=len(body))
+        arrival = Arrival(method, path, headers, body, time.monotonic(), 0)
+        if not problems and self._check is not None:
+            reason = self._check(arrival)
+            problems = [reason] if reason else []
+        with self._changed:
+            if problems:
+                self.problems += problems
+                answer = _refused(self.kind, problems)
+            elif self._script:
+                answer = self._script.pop(0)
+            else:
+                answer = _accepted(self.kind, payload)
+            # A hanging answer counts as no answer: the client gives up before it comes.
+            status = 0 if answer.hang else answer.status
+            self.arrivals.append(Arrival(method, path, headers, body, arrival.at, status))
+            self._changed.notify_all()
+        return answer
+
+    def close(self) -> None:
+        """Release hanging answers, stop serving, end every connection (the port is free)."""
+        self.released.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+        with self._server._lock:
+            connections = dict(self._server.connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        for thread in connections.values():
+            thread.join(timeout=5)
+
+
+@pytest.fixture(name="receiver")
+def receiver_fixture() -> Iterator[Callable[..., Receiver]]:
+    """`receiver(kind, ...)`: a `Receiver`, closed after the test.
+
+    Import `receiver_fixture` into a test module to use it (`# noqa: F401`).
+    """
+    made: list[Receiver] = []
+
+    def make(kind: str = "webhook", port: int = 0, **kwargs: Any) -> Receiver:
+        server = Receiver(kind, port, **kwargs)
+        made.append(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in made:
+            server.close()
+
+
+# Outbox data ------------------------------------------------------------------------------
+
+
+def add_alerts(
+    store: Store,
+    sinks: Sequence[str],
+    count: int = 1,
+    *,
+    watchlist: str = "khanaqin",
+    severity: str = "high",
+    title: str = "Checkpoint attacked near Khanaqin",
+    summary: str = "Security forces said the attack took place at dawn.",
+    url: str | None = "https://news.example.org/khanaqin",
+    language: str = "en",
+    title_en: str | None = None,
+    feed: str = "Desk",
+    now: datetime | None = None,
+) -> list[int]:
+    """`count` alerts, each with a pending delivery per sink, written as a poll writes them
+    (`record_poll`, one transaction); returns the alert ids. Titles get ` #n` when count > 1.
+    """
+    state = store.sync_feeds([FeedConfig(name=feed, url="https://feeds.example.org/desk.xml")])
+    now = now or datetime.now(UTC)
+    items = []
+    for n in range(count):
+        guid = uuid.uuid4().hex
+        text = f"{title} #{n + 1}" if count > 1 else title
+        form = "Khanaqin" if "Khanaqin" in text else text[:20]
+        match = Match(watchlist, "Khanaqin", form, "title", 0, len(form))
+        link = f"{url}/{guid}" if url and count > 1 else url
+        items.append(
+            NewItem(
+                Item(guid, link, text, summary, now - timedelta(minutes=5), f"story:{guid}"),
+                Analysis(language, 0.99, (match,)),
+                (AlertPlan(watchlist, severity, (match,), tuple(sinks)),),
+            )
+        )
+    write = PollWrite(
+        state[feed].id, 200, None, None, None, "Desk", now + timedelta(minutes=10), tuple(items)
+    )
+    store.record_poll(write, now)
+    rows = store.db.execute(
+        "SELECT a.id, i.id FROM alerts a JOIN items i ON i.id = a.item_id ORDER BY a.id DESC "
+        "LIMIT ?",
+        [count],
+    ).fetchall()
+    if title_en is not None:
+        for _, item_id in rows:
+            store.db.execute("UPDATE items SET title_en = ? WHERE id = ?", [title_en, item_id])
+        store.db.conn.commit()
+    return sorted(row[0] for row in rows)
