@@ -114,7 +114,12 @@ class Monitor:
         self._analyzer = Analyzer(config.watchlists)
         self._analysis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze")
         self._rng = random.Random()
-        self._dispatcher = Dispatcher(config, self._store, rng=self._rng)
+        self._dispatcher = Dispatcher(
+            config,
+            self._store,
+            rng=self._rng,
+            observe=ops.metrics.observe_delivery if ops is not None else None,
+        )
         self._parse_workers = parse_workers if parse_workers is not None else (os.cpu_count() or 1)
         self._parse_pool: Executor | None = None
         self._states: dict[str, FeedState] = {}

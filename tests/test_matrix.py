@@ -5,9 +5,17 @@ crash posts nothing twice."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import yaml
+from conftest import FeedServer, rss
 from receivers import add_alerts
 from synapse import Homeserver, MatrixUser, homeserver_fixture  # noqa: F401
 
@@ -135,3 +143,65 @@ def test_a_resend_after_a_crash_posts_nothing_twice(
     assert _drain(config).sent == 1
     events = [e for e in homeserver.messages(room, reader) if e["sender"] == bot.user_id]
     assert len(events) == 1  # the same txnId: the server returned the first event
+
+
+def test_the_daemon_posts_a_feed_alert_into_the_room(
+    homeserver: Homeserver, feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """The whole path with the real daemon: feed on 127.0.0.1 → `news-monitor run` → Synapse."""
+    bot, reader, room = _room_setup(homeserver)
+    feed_url = feed_server.route(
+        "/feed.xml",
+        rss(
+            [
+                {
+                    "title": "@room Suicide bomber killed in Khanaqin",
+                    "link": "https://news.example.org/khanaqin-bomber",
+                    "guid": "k24-1",
+                }
+            ]
+        ),
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database": "matrix.db",
+                "polling": {"interval": "1s", "jitter": 0, "backfill": "36500d"},
+                "feeds": [{"name": "Desk", "url": feed_url}],
+                "watchlists": [{"name": "khanaqin", "severity": "high", "terms": ["Khanaqin"]}],
+                "sinks": [
+                    {
+                        "name": "room",
+                        "type": "matrix",
+                        "url": homeserver.base,
+                        "room": room,
+                        "token": "${MATRIX_TOKEN}",
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    env = {**os.environ, "MATRIX_TOKEN": bot.access_token}
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        events: list[dict[str, Any]] = []
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.2)
+            events = [e for e in homeserver.messages(room, reader) if e["sender"] == bot.user_id]
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=15) == 0
+    [event] = events
+    body = event["content"]["body"]
+    assert "Suicide bomber killed in Khanaqin" in body
+    assert "khanaqin" in body and "high" in body.lower()
+    assert event["content"]["m.mentions"] == {}
+    assert _highlights(homeserver, reader).get(event["event_id"]) is not True

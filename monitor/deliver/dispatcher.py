@@ -20,7 +20,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -352,6 +352,9 @@ class _Worker:
             self._failures = 0
             await store.call(store.store.mark_sent, ids, now, outcome.status, digest)
             self.counts["sent"] += len(ids)
+            for record in records:
+                lag = (now - datetime.fromisoformat(record.since)).total_seconds()
+                dispatcher.observe(self.sink.name, "sent", lag)
             if digest is not None:
                 self.counts["digests"] += 1
                 log.info(
@@ -375,6 +378,8 @@ class _Worker:
         if outcome.kind == "dead":
             await store.call(store.store.mark_dead, ids, error, outcome.status)
             self.counts["dead"] += len(ids)
+            for _ in ids:
+                dispatcher.observe(self.sink.name, "dead", None)
             log.warning("delivery.dead", deliveries=ids, status=outcome.status, error=error)
             return
         self._failures += 1
@@ -387,11 +392,15 @@ class _Worker:
             given_up = f"gave up after {_duration(retry_for)}: {error}"
             await store.call(store.store.mark_dead, expired, given_up, outcome.status)
             self.counts["dead"] += len(expired)
+            for _ in expired:
+                dispatcher.observe(self.sink.name, "dead", None)
             log.warning("delivery.dead", deliveries=expired, status=outcome.status, error=given_up)
         if retrying:
             at = now + timedelta(seconds=delay)
             await store.call(store.store.schedule_retry, retrying, at, error, outcome.status)
             self.counts["retrying"] += len(retrying)
+            for _ in retrying:
+                dispatcher.observe(self.sink.name, "retry", None)
             log.warning(
                 "delivery.retry_scheduled",
                 deliveries=retrying,
@@ -448,6 +457,15 @@ def _duration(value: timedelta) -> str:
 # The dispatcher --------------------------------------------------------------------------
 
 
+DeliveryObserver = Callable[[str, str, float | None], None]
+"""Called per delivery attempt with (sink, "sent" | "retry" | "dead", lag in seconds from the
+alert to its arrival, for "sent"): the daemon's metrics."""
+
+
+def _ignore(sink: str, outcome: str, lag_seconds: float | None) -> None:
+    del sink, outcome, lag_seconds
+
+
 class Dispatcher:
     """Delivers the outbox to every configured sink: `run()` in the daemon, `drain()` once."""
 
@@ -458,11 +476,13 @@ class Dispatcher:
         *,
         rng: random.Random | None = None,
         retry: RetryPolicy | None = None,
+        observe: DeliveryObserver | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.rng = rng or random.Random()
         self.retry = retry or RetryPolicy()
+        self.observe: DeliveryObserver = observe or _ignore
         self._workers: dict[str, _Worker] = {}
         self._running = False
 
