@@ -34,6 +34,7 @@ from monitor.ops import Operations
 from monitor.parse import parse_feed
 from monitor.store import AlertPlan, FeedState, NewItem, PollWrite, Store, utcnow
 from monitor.store.thread import StoreThread
+from monitor.translate import Translation, TranslationJob, TranslationWorker, Translator
 
 __all__ = ["Monitor", "PollReport", "alertable", "analyze_records"]
 
@@ -75,24 +76,34 @@ def alertable(item: Item, first_poll: bool, now: datetime, backfill: timedelta) 
 
 
 def analyze_records(
-    analyzer: Analyzer, records: Iterable[dict[str, Any]]
+    analyzer: Analyzer,
+    records: Iterable[dict[str, Any]],
+    translator: Translator | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The `analyze` command's work: one result per `{"id","title","summary","language"?}`."""
+    """The `analyze` command's work: one result per `{"id","title","summary","language"?}`.
+
+    With a `translator`, a non-English item is translated as the daemon would, and matches
+    the English text adds are listed with fields `title_en` / `summary_en`.
+    """
     for record in records:
-        analysis = analyzer.analyze(
-            str(record.get("title") or ""),
-            str(record.get("summary") or ""),
-            record.get("language"),
-        )
+        title = str(record.get("title") or "")
+        summary = str(record.get("summary") or "")
+        analysis = analyzer.analyze(title, summary, record.get("language"))
+        matches = list(analysis.matches)
+        translation = None
+        if translator is not None:
+            (translation,) = translator.translate_items([(title, summary, analysis.language)])
+            if translation is not None:
+                matches += analyzer.match_english(translation.title, translation.summary)
         yield {
             "id": record.get("id"),
             "language": analysis.language,
             "language_confidence": analysis.language_confidence,
             "matches": [
                 {"watchlist": m.watchlist, "term": m.term, "form": m.form, "field": m.field}
-                for m in analysis.matches
+                for m in matches
             ],
-            "translation": None,
+            "translation": translation.as_json() if translation is not None else None,
         }
 
 
@@ -119,6 +130,15 @@ class Monitor:
             self._store,
             rng=self._rng,
             observe=ops.metrics.observe_delivery if ops is not None else None,
+        )
+        # Scans the installed models; none is loaded until an item needs it.
+        self._translation = TranslationWorker(
+            config,
+            self._store,
+            Translator.from_config(config),
+            self._second_pass,
+            self._dispatcher.wake,
+            observe=ops.metrics.observe_translation if ops is not None else None,
         )
         self._parse_workers = parse_workers if parse_workers is not None else (os.cpu_count() or 1)
         self._parse_pool: Executor | None = None
@@ -148,6 +168,7 @@ class Monitor:
 
     async def aclose(self) -> None:
         await self._dispatcher.aclose()
+        self._translation.close()
         await self._fetcher.aclose()
         self._analysis.shutdown(wait=True)
         if self._parse_pool is not None:
@@ -235,6 +256,22 @@ class Monitor:
         result = await self._store.call(self.store.record_poll, write, now)
         if result.deliveries:
             self._dispatcher.wake()
+        self._translation.submit(
+            [
+                TranslationJob(
+                    item_id,
+                    new.item.story_key,
+                    new.item.title,
+                    new.item.summary,
+                    new.analysis.language,
+                    matched=bool(new.analysis.matches),
+                    alertable=alertable(
+                        new.item, state.never_polled, now, self.config.polling.backfill
+                    ),
+                )
+                for item_id, new in result.stored
+            ]
+        )
         self._remember(feed.name, write, now)
         log.info(
             "feed.polled",
@@ -275,6 +312,26 @@ class Monitor:
                 )
             out.append(NewItem(item, analysis, plans))
         return out
+
+    def _second_pass(self, job: TranslationJob, translation: Translation) -> tuple[AlertPlan, ...]:
+        """On the translation thread: the alerts the English text adds (DESIGN §4).
+
+        A story that already alerted for a watchlist is skipped by the store's unique key, so
+        this may return plans for watchlists the original text matched too.
+        """
+        config = self.config
+        matches = self._analyzer.match_english(translation.title, translation.summary)
+        watchlists = {w.name: w for w in config.watchlists}
+        names = dict.fromkeys(m.watchlist for m in matches if m.watchlist in watchlists)
+        return tuple(
+            AlertPlan(
+                name,
+                watchlists[name].severity,
+                tuple(m for m in matches if m.watchlist == name),
+                config.sinks_for(watchlists[name]),
+            )
+            for name in names
+        )
 
     async def _failed(
         self,
@@ -326,6 +383,10 @@ class Monitor:
         """One cycle over the feeds (all, or those named), concurrently."""
         feeds = [f for f in self.config.feeds if names is None or f.name in names]
         return list(await asyncio.gather(*(self.poll_feed(feed) for feed in feeds)))
+
+    async def translate_queued(self) -> None:
+        """Translate what the polls queued, storing it and any alerts it adds (`poll-once`)."""
+        await self._translation.flush()
 
     async def deliver_due(self, timeout: float = _DELIVER_ONCE_TIMEOUT) -> DispatchReport:
         """Send every delivery due now, once each (`poll-once`); failures stay pending."""
@@ -407,6 +468,7 @@ class Monitor:
         )
         self.config = config
         self._dispatcher.reconfigure(config)
+        self._translation.reconfigure(config)
         await self.sync_feeds()
         self.sync_jobs()
         log.info("config.reloaded", feeds=len(config.feeds), watchlists=len(config.watchlists))
@@ -426,6 +488,7 @@ class Monitor:
         # The dispatcher watches `stopping` itself: its in-flight sends wind down while the
         # polls drain, both inside systemd's stop timeout.
         delivering = asyncio.create_task(self._dispatcher.run(self.stopping))
+        translating = asyncio.create_task(self._translation.run(self.stopping))
         if self._ops is not None:
             self._ops.started()
         try:
@@ -435,7 +498,7 @@ class Monitor:
             # still running when it shuts down, which would cut in-flight polls short.
             self._scheduler.pause()
             await self._drain()
-            await delivering
+            await asyncio.gather(delivering, translating)
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
             log.info("monitor.stopped")

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from monitor import __version__
-from monitor.cli import core, deliveries, status
+from monitor.cli import core, deliveries, models, status
 from monitor.logging import configure_logging
 
 __all__ = ["cli", "main"]
@@ -60,6 +60,7 @@ for command in (
     status.status,
     deliveries.deliveries,
     deliveries.sink_test,
+    models.models,
 ):
     cli.add_command(command)
 

@@ -26,6 +26,7 @@ from monitor.notify import Notifier
 from monitor.ops import Operations
 from monitor.service import Monitor, PollReport, analyze_records
 from monitor.store import utcnow
+from monitor.translate import Translator
 
 
 @click.command()
@@ -62,7 +63,7 @@ def _report_line(report: PollReport) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per feed.")
 @click.pass_context
 def poll_once(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None:
-    """One cycle over all feeds: fetch, analyze, store, deliver; then exit.
+    """One cycle over all feeds: fetch, analyze, store, translate, deliver; then exit.
 
     Exits 1 when every polled feed failed.
 
@@ -76,6 +77,7 @@ def poll_once(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None
     async def main() -> tuple[list[PollReport], DispatchReport]:
         async with Monitor(config) as monitor:
             reports = await monitor.poll_once(feeds or None)
+            await monitor.translate_queued()
             return reports, await monitor.deliver_due()
 
     reports, delivered = run_async(main())
@@ -158,7 +160,8 @@ def analyze(ctx: click.Context) -> None:
     """
     config = load(ctx)
     analyzer = Analyzer(config.watchlists)
-    for result in analyze_records(analyzer, _records(iter(sys.stdin))):
+    translator = None if config.translation.mode == "off" else Translator.from_config(config)
+    for result in analyze_records(analyzer, _records(iter(sys.stdin)), translator):
         echo_json(result)
 
 

@@ -1,0 +1,131 @@
+"""Translation through the commands a user runs: `models install`, `analyze`, `poll-once`.
+
+The tiny models (tests/tiny_models.py) say a known English phrase, so the test knows what the
+second match sees: an Arabic item whose own text matches nothing alerts a watchlist written in
+English only, once the translation lands, and the webhook carries the English title.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import FeedServer, rss
+from receivers import Receiver
+from tiny_models import ARGOS_ENGLISH, NLLB_ENGLISH, TinyModels, session_models
+
+from monitor.cli import cli
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    return session_models(tmp_path_factory)
+
+
+def _config(directory: Path, feed_url: str, hook_url: str) -> Path:
+    path = directory / "config.yaml"
+    data = {
+        "database": "monitor.db",
+        "state_dir": "state",
+        "polling": {"backfill": "36500d"},
+        "feeds": [{"name": "Arabic desk", "url": feed_url, "language": "ar"}],
+        # Written in English only, without gazetteer expansion: the Arabic text cannot match
+        # it, only its translation can.
+        "watchlists": [
+            {
+                "name": "bomber",
+                "severity": "high",
+                "terms": [{"term": "suicide bomber", "expand": False}],
+            }
+        ],
+        "sinks": [{"name": "hook", "type": "webhook", "url": hook_url}],
+    }
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _invoke(config: Path, *args: str, stdin: str | None = None) -> str:
+    result = CliRunner().invoke(cli, ["--config", str(config), *args], input=stdin)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_models_install_then_analyze_translates_arabic_and_sorani(
+    tmp_path: Path, tiny: TinyModels
+) -> None:
+    config = _config(tmp_path, "http://127.0.0.1:9/feed.xml", "http://127.0.0.1:9/hook")
+
+    def engines() -> dict[str, str | None]:
+        rows = [
+            json.loads(line) for line in _invoke(config, "models", "list", "--json").splitlines()
+        ]
+        return {row["language"]: row["engine"] for row in rows}
+
+    assert engines() == {"ar": None, "ckb": None, "kmr": None}
+    assert _invoke(config, "models", "install", str(tiny.argos_ar))
+    assert _invoke(config, "models", "install", str(tiny.nllb))
+    assert engines() == {"ar": "argos", "ckb": "nllb", "kmr": "nllb"}
+
+    lines = [
+        {"id": 1, "title": "مقتل شخص في السوق", "summary": "", "language": "ar"},
+        {"id": 2, "title": "هەواڵێکی نوێ لە هەولێرەوە", "summary": "", "language": "ckb"},
+    ]
+    stdin = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n"
+    arabic, sorani = (
+        json.loads(line) for line in _invoke(config, "analyze", stdin=stdin).splitlines()
+    )
+    assert arabic["translation"]["title"] == ARGOS_ENGLISH
+    assert arabic["translation"]["engine"] == "argos"
+    # The English text alone matches the English-only watchlist: "why did this alert?"
+    assert [(m["watchlist"], m["field"]) for m in arabic["matches"]] == [("bomber", "title_en")]
+    assert sorani["language"] == "ckb"
+    assert sorani["translation"]["title"] == NLLB_ENGLISH
+    assert sorani["translation"]["engine"] == "nllb"
+    assert sorani["matches"] == []
+
+
+def test_an_alert_found_only_in_the_translation_is_delivered_with_the_english_title(
+    tmp_path: Path, tiny: TinyModels, feed_server: FeedServer
+) -> None:
+    feed_url = feed_server.route(
+        "/ar.xml",
+        rss(
+            [
+                {
+                    "title": "مقتل شخص قرب نقطة تفتيش",
+                    "summary": "أفادت مصادر أمنية بمقتل شخص",
+                    "link": "https://ar.example.org/1",
+                    "guid": "ar-1",
+                }
+            ]
+        ),
+    )
+    receiver = Receiver("webhook")
+    try:
+        config = _config(tmp_path, feed_url, receiver.url())
+        _invoke(config, "models", "install", str(tiny.argos_ar))
+        output = _invoke(config, "poll-once")
+        assert "Arabic desk: 1 items, 1 new, 0 alerts" in output
+        assert "deliveries: 1 sent" in output
+        [arrival] = receiver.delivered
+    finally:
+        receiver.close()
+    data = arrival.json["data"]
+    assert data["alert"]["watchlist"] == "bomber"
+    assert data["item"]["title"] == "مقتل شخص قرب نقطة تفتيش"
+    assert data["translation"]["title"] == ARGOS_ENGLISH
+    # The tiny model says the same phrase for the summary too.
+    assert [(m["form"], m["field"]) for m in data["matches"]] == [
+        (ARGOS_ENGLISH, "title_en"),
+        (ARGOS_ENGLISH, "summary_en"),
+    ]
+
+    # Polling again changes nothing: no second alert, no second delivery.
+    output = _invoke(config, "poll-once")
+    assert "Arabic desk: 1 items, 0 new, 0 alerts" in output
+    alerts = _invoke(config, "alerts", "--json").splitlines()
+    assert len(alerts) == 1
+    assert json.loads(alerts[0])["item"]["title_en"] == ARGOS_ENGLISH
