@@ -32,7 +32,13 @@ def _write(feed_id: int, *items: NewItem) -> PollWrite:
 def test_migrations_apply_once_and_reopen_cleanly(tmp_path: Path) -> None:
     path = tmp_path / "monitor.db"
     store = Store.open(path)
-    assert store.applied_migrations()[0] == "0001_initial"
+    # In the order they were written: each builds on the ones before.
+    assert store.applied_migrations() == [
+        "0001_initial",
+        "0002_outbox",
+        "0003_translations",
+        "0004_alerts_item_index",
+    ]
     first = store.applied_migrations()
     store.close()
     again = Store.open(path)

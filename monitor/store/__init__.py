@@ -8,11 +8,17 @@ this order, registers their migrations in the order they apply.
 from __future__ import annotations
 
 from monitor.store.base import StoreBase
-from monitor.store.feeds import AlertPlan, FeedQueries, FeedState, NewItem, PollWrite, WriteResult
-from monitor.store.housekeeping import HousekeepingQueries
-from monitor.store.outbox import OutboxQueries
 from monitor.store.schema import iso, utcnow
+
+# These imports register their migrations in the order written, which is the order they apply
+# in: keep new query modules last.
+# isort: off
+from monitor.store.feeds import AlertPlan, FeedQueries, FeedState, NewItem, PollWrite, WriteResult
+from monitor.store.outbox import OutboxQueries
 from monitor.store.translations import TranslationQueries
+from monitor.store.housekeeping import HousekeepingQueries
+
+# isort: on
 
 __all__ = [
     "AlertPlan",
