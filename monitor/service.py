@@ -138,7 +138,7 @@ class Monitor:
             Translator.from_config(config),
             self._second_pass,
             self._dispatcher.wake,
-            observe=ops.metrics.observe_translation if ops is not None else None,
+            observe=self._translated,
         )
         self._parse_workers = parse_workers if parse_workers is not None else (os.cpu_count() or 1)
         self._parse_pool: Executor | None = None
@@ -272,6 +272,8 @@ class Monitor:
                 for item_id, new in result.stored
             ]
         )
+        if self._ops is not None:
+            self._ops.metrics.set_translation_queue(self._translation.queued)
         self._remember(feed.name, write, now)
         log.info(
             "feed.polled",
@@ -312,6 +314,12 @@ class Monitor:
                 )
             out.append(NewItem(item, analysis, plans))
         return out
+
+    def _translated(self, items: int, seconds: float) -> None:
+        """After each translation round (on the loop): the metrics of /metrics."""
+        if self._ops is not None:
+            self._ops.metrics.observe_translation(items, seconds)
+            self._ops.metrics.set_translation_queue(self._translation.queued)
 
     def _second_pass(self, job: TranslationJob, translation: Translation) -> tuple[AlertPlan, ...]:
         """On the translation thread: the alerts the English text adds (DESIGN §4).
