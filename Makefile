@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint typecheck pytest bench clean demo
+.PHONY: install run test lint typecheck pytest bench bench-quick bench-poll clean demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,14 @@ pytest: install
 
 test: lint typecheck pytest
 
+# Side by side with rss2email and feed2exec (installed by the bench into bench/.venvs/).
 bench: install
+	$(BIN)/python bench/peers.py
+
+bench-quick: install
+	$(BIN)/python bench/peers.py --quick
+
+bench-poll: install
 	$(BIN)/python bench/poll_bench.py
 
 clean:

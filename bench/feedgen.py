@@ -4,7 +4,9 @@ Most feeds are RSS 2.0, some Atom 1.0. Each feed has a main language (Sorani `ck
 script, Kurmanji `kmr` in Latin script, Arabic `ar`, English `en`) and a few items in another
 one. Titles are 40–120 characters, summaries 200–600 characters of HTML (paragraphs, some
 links and emphasis), so a 30-item feed is about 33 KB. About 2% of items mention a watchlist
-term (Khanaqin, Diyala, suicide bomber) in the item's own language.
+term (Khanaqin, Diyala, suicide bomber) in the item's own language. A feed's revision r (for
+the steady-state benchmark) has 3·r newer items at the top, each with its own random stream,
+and the old items unchanged byte for byte.
 
 Every word below was written for this file: it is vocabulary, not copied text.
 
@@ -150,6 +152,8 @@ class GenFeed:
     body: bytes
     content_type: str
     last_modified: datetime
+    revision: int = 0
+    """How many updates the feed has had (see `generate_feed`)."""
 
 
 def _words(rng: random.Random, language: str, length: int, most: int | None = None) -> str:
@@ -226,7 +230,14 @@ def _html(rng: random.Random, summary: str, link: str) -> str:
     return "\n".join(out)
 
 
-def _item(rng: random.Random, feed: int, number: int, language: str, host: str) -> GenItem:
+def _item(
+    rng: random.Random,
+    feed: int,
+    number: int,
+    language: str,
+    host: str,
+    published: datetime | None = None,
+) -> GenItem:
     title = _title(rng, language)
     summary = _summary(rng, language, rng.randint(200, 570))
     watch = rng.random() < WATCH_FRACTION
@@ -236,7 +247,10 @@ def _item(rng: random.Random, feed: int, number: int, language: str, host: str) 
             title = _insert(rng, title, phrase)
         else:
             summary = _insert(rng, summary, phrase)
-    published = _BASE_TIME - timedelta(hours=feed % 24, minutes=37 * number + rng.randint(0, 20))
+    if published is None:
+        published = _BASE_TIME - timedelta(
+            hours=feed % 24, minutes=37 * number + rng.randint(0, 20)
+        )
     slug = f"{published:%Y/%m/%d}/{feed:05d}-{number:03d}"
     return GenItem(
         guid=f"bench-{feed:05d}-{number:03d}",
@@ -249,8 +263,8 @@ def _item(rng: random.Random, feed: int, number: int, language: str, host: str) 
     )
 
 
-def _rss(feed: int, language: str, host: str, items: list[GenItem], rng: random.Random) -> str:
-    parts = [
+def _rss_head(feed: int, language: str, host: str, newest: datetime) -> str:
+    return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" '
         'xmlns:atom="http://www.w3.org/2005/Atom">\n<channel>\n'
@@ -258,77 +272,117 @@ def _rss(feed: int, language: str, host: str, items: list[GenItem], rng: random.
         f"<link>https://{host}/</link>\n"
         f"<description>Synthetic {language} news for the news-monitor benchmark</description>\n"
         f"<language>{language}</language>\n"
-        f"<lastBuildDate>{format_datetime(items[0].published)}</lastBuildDate>\n"
+        f"<lastBuildDate>{format_datetime(newest)}</lastBuildDate>\n"
         f'<atom:link href="https://{host}/feed.xml" rel="self" type="application/rss+xml"/>\n'
-    ]
-    for item in items:
-        html = _html(rng, item.summary, item.link)
-        description = f"<![CDATA[{html}]]>" if rng.random() < 0.5 else escape(html)
-        permalink = rng.random() < 0.3
-        guid = (
-            f'<guid isPermaLink="true">{escape(item.link)}</guid>'
-            if permalink
-            else f'<guid isPermaLink="false">{item.guid}</guid>'
-        )
-        parts.append(
-            "<item>\n"
-            f"  <title>{escape(item.title)}</title>\n"
-            f"  <link>{escape(item.link)}</link>\n"
-            f"  {guid}\n"
-            f"  <pubDate>{format_datetime(item.published)}</pubDate>\n"
-            f"  <dc:creator>Desk {rng.randint(1, 40)}</dc:creator>\n"
-            f"  <category>{escape(_words(rng, item.language, 12))}</category>\n"
-            f"  <description>{description}</description>\n"
-            "</item>\n"
-        )
-    parts.append("</channel>\n</rss>\n")
-    return "".join(parts)
+    )
 
 
-def _atom(feed: int, language: str, host: str, items: list[GenItem], rng: random.Random) -> str:
-    parts = [
+def _rss_item(item: GenItem, rng: random.Random) -> str:
+    html = _html(rng, item.summary, item.link)
+    description = f"<![CDATA[{html}]]>" if rng.random() < 0.5 else escape(html)
+    permalink = rng.random() < 0.3
+    guid = (
+        f'<guid isPermaLink="true">{escape(item.link)}</guid>'
+        if permalink
+        else f'<guid isPermaLink="false">{item.guid}</guid>'
+    )
+    return (
+        "<item>\n"
+        f"  <title>{escape(item.title)}</title>\n"
+        f"  <link>{escape(item.link)}</link>\n"
+        f"  {guid}\n"
+        f"  <pubDate>{format_datetime(item.published)}</pubDate>\n"
+        f"  <dc:creator>Desk {rng.randint(1, 40)}</dc:creator>\n"
+        f"  <category>{escape(_words(rng, item.language, 12))}</category>\n"
+        f"  <description>{description}</description>\n"
+        "</item>\n"
+    )
+
+
+def _atom_head(feed: int, language: str, host: str, newest: datetime) -> str:
+    return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="{language}">\n'
         f"<title>Bench feed {feed} ({language})</title>\n"
         f"<id>tag:{host},2025:feed</id>\n"
         f'<link rel="alternate" href="https://{host}/"/>\n'
         f'<link rel="self" href="https://{host}/atom.xml"/>\n'
-        f"<updated>{items[0].published.isoformat()}</updated>\n"
-    ]
-    for item in items:
-        html = _html(rng, item.summary, item.link)
-        stamp = item.published.isoformat()
-        parts.append(
-            "<entry>\n"
-            f'  <title type="text">{escape(item.title)}</title>\n'
-            f'  <link rel="alternate" type="text/html" href={quoteattr(item.link)}/>\n'
-            f"  <id>tag:{host},2025:{item.guid}</id>\n"
-            f"  <published>{stamp}</published>\n"
-            f"  <updated>{stamp}</updated>\n"
-            f"  <author><name>Desk {rng.randint(1, 40)}</name></author>\n"
-            f"  <category term={quoteattr(_words(rng, item.language, 12))}/>\n"
-            f'  <summary type="html">{escape(html)}</summary>\n'
-            "</entry>\n"
-        )
-    parts.append("</feed>\n")
-    return "".join(parts)
+        f"<updated>{newest.isoformat()}</updated>\n"
+    )
 
 
-def generate_feed(index: int, items: int = 30, seed: int = 1) -> GenFeed:
-    """Feed number `index`: the same bytes for the same (index, items, seed), whatever N is."""
+def _atom_item(item: GenItem, rng: random.Random, host: str) -> str:
+    html = _html(rng, item.summary, item.link)
+    stamp = item.published.isoformat()
+    return (
+        "<entry>\n"
+        f'  <title type="text">{escape(item.title)}</title>\n'
+        f'  <link rel="alternate" type="text/html" href={quoteattr(item.link)}/>\n'
+        f"  <id>tag:{host},2025:{item.guid}</id>\n"
+        f"  <published>{stamp}</published>\n"
+        f"  <updated>{stamp}</updated>\n"
+        f"  <author><name>Desk {rng.randint(1, 40)}</name></author>\n"
+        f"  <category term={quoteattr(_words(rng, item.language, 12))}/>\n"
+        f'  <summary type="html">{escape(html)}</summary>\n'
+        "</entry>\n"
+    )
+
+
+_TAILS = {"rss20": "</channel>\n</rss>\n", "atom10": "</feed>\n"}
+
+
+def _fragment(fmt: str, item: GenItem, rng: random.Random, host: str) -> str:
+    return _atom_item(item, rng, host) if fmt == "atom10" else _rss_item(item, rng)
+
+
+def _head(fmt: str, feed: int, language: str, host: str, newest: datetime) -> str:
+    build = _atom_head if fmt == "atom10" else _rss_head
+    return build(feed, language, host, newest)
+
+
+def _item_language(rng: random.Random, language: str) -> str:
+    if rng.random() < FOREIGN_ITEM_FRACTION:
+        return rng.choice([x for x in LANGUAGES if x != language])
+    return language
+
+
+def generate_feed(
+    index: int, items: int = 30, seed: int = 1, revision: int = 0, new_per_revision: int = 3
+) -> GenFeed:
+    """Feed number `index`: the same bytes for the same arguments, whatever N is.
+
+    Revision r > 0 is the feed after r updates: `new_per_revision` newer items at the top each
+    time, the same number of the oldest dropped, the `Last-Modified` r hours later. Items kept
+    from an earlier revision keep their exact bytes (guid, markup), as on a real site.
+    """
     rng = random.Random(f"news-monitor-bench:{seed}:{index}")
     language = rng.choices(list(_LANGUAGE_WEIGHTS), weights=list(_LANGUAGE_WEIGHTS.values()))[0]
     fmt = "atom10" if rng.random() < ATOM_FRACTION else "rss20"
     hint = language if rng.random() < HINT_FRACTION else None
     host = f"news{index % 97}.example.org"
-    generated = []
+    generated: list[GenItem] = []
     for number in range(items):
-        item_language = language
-        if rng.random() < FOREIGN_ITEM_FRACTION:
-            item_language = rng.choice([x for x in LANGUAGES if x != language])
+        item_language = _item_language(rng, language)
         generated.append(_item(rng, index, number, item_language, host))
-    build = _atom if fmt == "atom10" else _rss
-    text = build(index, language, host, generated, rng) if generated else ""
+    # The markup's random choices follow all of the items' in the same stream (as they always
+    # have, so revision 0 is byte-identical to earlier versions of this file).
+    fragments = [_fragment(fmt, item, rng, host) for item in generated]
+    added = revision * new_per_revision if items else 0
+    newer: list[tuple[GenItem, str]] = []
+    for extra in range(added):
+        number = items + extra
+        item_rng = random.Random(f"news-monitor-bench:{seed}:{index}:new:{number}")
+        published = _BASE_TIME + timedelta(minutes=10 * (extra + 1), seconds=index % 60)
+        item = _item(item_rng, index, number, _item_language(item_rng, language), host, published)
+        newer.append((item, _fragment(fmt, item, item_rng, host)))
+    if added:
+        pairs = [*reversed(newer), *zip(generated, fragments, strict=True)][:items]
+        generated = [item for item, _ in pairs]
+        fragments = [fragment for _, fragment in pairs]
+    text = ""
+    if generated:
+        text = _head(fmt, index, language, host, generated[0].published)
+        text += "".join(fragments) + _TAILS[fmt]
     content_type = (
         "application/atom+xml; charset=utf-8"
         if fmt == "atom10"
@@ -344,7 +398,10 @@ def generate_feed(index: int, items: int = 30, seed: int = 1) -> GenFeed:
         items=tuple(generated),
         body=text.encode("utf-8"),
         content_type=content_type,
-        last_modified=_BASE_TIME.replace(microsecond=0) - timedelta(minutes=index % 60),
+        last_modified=_BASE_TIME.replace(microsecond=0)
+        - timedelta(minutes=index % 60)
+        + timedelta(hours=revision),
+        revision=revision,
     )
 
 

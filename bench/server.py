@@ -58,11 +58,13 @@ class _Prepared:
     not_modified: bytes
 
 
-def _prepare(document: Document) -> _Prepared:
+def _prepare(document: Document, cache_control: str = "max-age=60") -> _Prepared:
     etag = '"' + hashlib.sha256(document.body).hexdigest()[:20] + '"'
     when = document.last_modified.astimezone(UTC).replace(microsecond=0)
     last_modified = format_datetime(when, usegmt=True)
-    common = f"ETag: {etag}\r\nLast-Modified: {last_modified}\r\nCache-Control: max-age=60\r\n"
+    common = f"ETag: {etag}\r\nLast-Modified: {last_modified}\r\n"
+    if cache_control:
+        common += f"Cache-Control: {cache_control}\r\n"
     ok = (
         "HTTP/1.1 200 OK\r\n"
         f"Content-Type: {document.content_type}\r\n"
@@ -191,74 +193,148 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _serve(sock: socket.socket, table: Mapping[str, _Prepared], stats: Any, slot: int) -> None:
+def _serve(
+    socks: list[socket.socket], table: Mapping[str, _Prepared], stats: Any, slot: int
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent()
     raise_fd_limit()
     handler = _Handler(table, stats, slot)
 
     async def main() -> None:
-        server = await asyncio.start_server(handler, sock=sock, limit=65_536)
-        async with server:
-            await server.serve_forever()
+        servers = [await asyncio.start_server(handler, sock=sock, limit=65_536) for sock in socks]
+        await asyncio.gather(*(server.serve_forever() for server in servers))
 
     asyncio.run(main())
+
+
+_MAX_HOSTS = 250
+
+
+def _host(number: int) -> str:
+    return f"127.0.0.{1 + number}"
 
 
 class FeedServer:
     """Serves `documents` (URL path → Document) on 127.0.0.1 from `processes` processes.
 
-    The processes share one listening socket (created here, inherited through fork); the
-    documents reach them by fork too, so nothing large is pickled.
+    With `hosts` > 1 the same documents are also served on 127.0.0.2, 127.0.0.3, … (the whole
+    of 127.0.0.0/8 is loopback on Linux), same port: feed i can then be given its own host,
+    `url(i, path)`, as feeds are spread over many sites in real life, and a client's per-host
+    connection pools and limits work as they would there.
+
+    The processes share the listening sockets (created here, inherited through fork); the
+    documents reach them by fork too, so nothing large is pickled. `replace()` swaps some
+    documents between benchmark cycles by forking new processes onto the same socket, so the
+    port stays the same.
+
+    `cache_control` is the `Cache-Control` sent with every 200 and 304. The default lets a
+    client with an HTTP cache (feed2exec's CacheControl) skip the request for a minute;
+    "no-cache" makes every client ask, conditionally, every time.
     """
 
-    def __init__(self, documents: Mapping[str, Document], processes: int = 1) -> None:
-        self._table = {path: _prepare(document) for path, document in documents.items()}
+    def __init__(
+        self,
+        documents: Mapping[str, Document],
+        processes: int = 1,
+        cache_control: str = "max-age=60",
+        hosts: int = 1,
+    ) -> None:
+        if not 1 <= hosts <= _MAX_HOSTS:
+            raise ValueError(f"hosts must be 1 to {_MAX_HOSTS}")
+        self.hosts = hosts
+        self._cache_control = cache_control
+        self._table = {path: _prepare(doc, cache_control) for path, doc in documents.items()}
         self._processes = max(1, processes)
         self._stats = RawArray("q", len(_STATS) * self._processes)
         self._workers: list[multiprocessing.process.BaseProcess] = []
-        self._sock: socket.socket | None = None
+        self._socks: list[socket.socket] = []
+        self._stopped_cpu = 0.0
         self.port = 0
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def url(self, index: int, path: str) -> str:
+        """The URL of `path` for feed number `index`: on host index % hosts."""
+        return f"http://{_host(index % self.hosts)}:{self.port}{path}"
+
     @property
     def pids(self) -> list[int]:
         return [worker.pid for worker in self._workers if worker.pid is not None]
 
     def start(self) -> FeedServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(4096)
-        sock.setblocking(False)
-        self._sock = sock
-        self.port = sock.getsockname()[1]
+        for _attempt in range(20):
+            try:
+                self._socks = self._listen()
+                break
+            except OSError:  # the port was free on 127.0.0.1 but not on another address
+                continue
+        else:
+            raise RuntimeError("no port free on every benchmark host address")
+        self.port = self._socks[0].getsockname()[1]
+        self._start_workers()
+        return self
+
+    def _listen(self) -> list[socket.socket]:
+        socks: list[socket.socket] = []
+        try:
+            for number in range(self.hosts):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                port = socks[0].getsockname()[1] if number else 0
+                sock.bind((_host(number), port))
+                sock.listen(4096)
+                sock.setblocking(False)
+        except OSError:
+            for sock in socks:
+                sock.close()
+            raise
+        return socks
+
+    def _start_workers(self) -> None:
+        assert self._socks
         context = multiprocessing.get_context("fork")
         for slot in range(self._processes):
             worker = context.Process(
                 target=_serve,
-                args=(sock, self._table, self._stats, slot),
+                args=(self._socks, self._table, self._stats, slot),
                 name=f"bench-feed-server-{slot}",
                 daemon=True,
             )
             worker.start()
             self._workers.append(worker)
         self._wait_ready()
-        return self
+
+    def replace(self, documents: Mapping[str, Document]) -> None:
+        """Serve these documents (URL path → Document) instead, from now on.
+
+        The serving processes are replaced, so open keep-alive connections close: call this
+        between measured commands, not during one.
+        """
+        for path, document in documents.items():
+            self._table[path] = _prepare(document, self._cache_control)
+        self._stop_workers()
+        self._start_workers()
 
     def _wait_ready(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
+        waiting = {_host(0), _host(self.hosts - 1)}
         while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as probe:
-                    probe.sendall(b"GET /-ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    if probe.recv(64).startswith(b"HTTP/1.1 404"):
-                        return
-            except OSError:
-                pass
+            for host in list(waiting):
+                try:
+                    with socket.create_connection((host, self.port), timeout=1) as probe:
+                        probe.sendall(
+                            b"GET /-ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                        )
+                        if probe.recv(64).startswith(b"HTTP/1.1 404"):
+                            waiting.discard(host)
+                except OSError:
+                    pass
+            if not waiting:
+                return
             if time.monotonic() > deadline or not all(w.is_alive() for w in self._workers):
                 raise RuntimeError("the benchmark feed server did not start")
             time.sleep(0.02)
@@ -266,7 +342,7 @@ class FeedServer:
     def cpu_seconds(self) -> float:
         """User + system CPU time the server processes have used so far (from /proc)."""
         ticks = os.sysconf("SC_CLK_TCK")
-        total = 0.0
+        total = self._stopped_cpu
         for pid in self.pids:
             with contextlib.suppress(OSError, IndexError, ValueError):
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -280,7 +356,8 @@ class FeedServer:
                 totals[name] += self._stats[slot * len(_STATS) + index]
         return totals
 
-    def stop(self) -> None:
+    def _stop_workers(self) -> None:
+        self._stopped_cpu = self.cpu_seconds()
         for worker in self._workers:
             if worker.is_alive():
                 worker.terminate()
@@ -290,9 +367,12 @@ class FeedServer:
                 os.kill(worker.pid, signal.SIGKILL)
                 worker.join()
         self._workers.clear()
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+
+    def stop(self) -> None:
+        self._stop_workers()
+        for sock in self._socks:
+            sock.close()
+        self._socks = []
 
     def __enter__(self) -> FeedServer:
         return self.start()

@@ -66,6 +66,9 @@ _BARE_AMPERSAND = re.compile(
     rb"&(?!(?:[A-Za-z][A-Za-z0-9]{0,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});)"
 )
 _FINGERPRINT_JUNK = re.compile(r"[\W_]+")
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._-]+)["']?""", re.IGNORECASE)
+_UTF8 = frozenset({"utf-8", "utf8"})
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
 
 
@@ -245,6 +248,30 @@ def _feedparser(content: bytes, headers: Mapping[str, str]) -> Any:
     )
 
 
+def _utf8_repaired(content: bytes, content_type: str | None) -> tuple[bytes, str | None]:
+    """Undo the two charset mistakes that turn a whole UTF-8 feed into mojibake.
+
+    A document declared UTF-8 with some invalid bytes: feedparser would decode all of it as
+    windows-1252; the bad bytes become U+FFFD instead. Valid UTF-8 with non-ASCII text served
+    with another `charset=` in the header (windows-1256, say): it is UTF-8 all the same,
+    since legacy-encoded Arabic or Kurdish text is practically never valid UTF-8.
+    """
+    header = _HEADER_CHARSET.search(content_type or "")
+    declared = header.group(1).lower() if header else None
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        xml = _XML_ENCODING.match(content[:256])
+        in_document = xml.group(1).decode("ascii").lower() if xml else None
+        if declared in _UTF8 or (declared is None and in_document in _UTF8):
+            return content.decode("utf-8", "replace").encode("utf-8"), content_type
+        return content, content_type
+    if header and content_type and declared not in _UTF8 and not content.isascii():
+        start, end = header.span(1)
+        return content, content_type[:start] + "utf-8" + content_type[end:]
+    return content, content_type
+
+
 def parse_feed(
     content: bytes, content_type: str | None = None, url: str | None = None
 ) -> ParsedFeed:
@@ -257,6 +284,7 @@ def parse_feed(
         raise NotAFeedError("not a feed: the response body is empty")
     if _looks_like_json(content, content_type):
         return _parse_json_feed(content)
+    content, content_type = _utf8_repaired(content, content_type)
     # No Content-Location: feedparser would resolve relative guids against the URL, and an
     # item's identity must not change when its feed moves.
     headers: Mapping[str, str] = {"content-type": content_type} if content_type else {}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
 
@@ -38,6 +40,28 @@ class StoreBase:
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{path}: cannot open the database: {exc}") from exc
         return cls(db, path)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        """A write transaction, its lock taken at once (BEGIN IMMEDIATE).
+
+        While another process holds the write lock, this waits under the busy timeout; a
+        transaction that read first and wrote later would fail at once with "database is
+        locked" instead, since SQLite cannot upgrade a reader that may have seen stale data.
+        Nested, it is a savepoint of the outer transaction.
+        """
+        connection = self.db.conn
+        if connection.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
 
     def close(self) -> None:
         self.db.close()

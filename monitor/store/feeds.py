@@ -97,7 +97,7 @@ class FeedQueries(StoreBase):
         A feed whose URL changed in the config starts afresh: no validators, no error count.
         Rows of feeds no longer configured are kept with their items and alerts.
         """
-        with self.db.atomic():
+        with self.write():
             for feed in feeds:
                 row = self.db.execute(
                     "SELECT id, url FROM feeds WHERE name = ?", [feed.name]
@@ -151,7 +151,7 @@ class FeedQueries(StoreBase):
         now_text = iso(now or utcnow())
         items = alerts = deliveries = 0
         stored: list[tuple[int, NewItem]] = []
-        with self.db.atomic():
+        with self.write():
             for new in write.items:
                 item, analysis = new.item, new.analysis
                 row = self.db.execute(
@@ -230,7 +230,7 @@ class FeedQueries(StoreBase):
         now: datetime | None = None,
     ) -> int:
         """Count one more consecutive failure; returns the new count."""
-        with self.db.atomic():
+        with self.write():
             self.db.execute(
                 """UPDATE feeds SET last_polled_at = ?, last_status = ?, last_error = ?,
                        error_count = error_count + 1, next_poll_at = ? WHERE id = ?""",

@@ -104,7 +104,7 @@ class HousekeepingQueries(StoreBase):
         one short transaction: the caller repeats until fewer than `limit` go, letting other
         writes in between instead of holding the write lock for the whole backlog.
         """
-        with self.db.atomic():
+        with self.write():
             cursor = self.db.execute(
                 """DELETE FROM items WHERE id IN (
                        SELECT i.id FROM items i
@@ -117,7 +117,7 @@ class HousekeepingQueries(StoreBase):
 
     def prune_translations(self, older_than: datetime, limit: int = 1000) -> int:
         """Delete up to `limit` cached translations made before `older_than` (as prune_items)."""
-        with self.db.atomic():
+        with self.write():
             cursor = self.db.execute(
                 """DELETE FROM translations WHERE key IN (
                        SELECT key FROM translations WHERE created_at < ? LIMIT ?)""",

@@ -172,7 +172,7 @@ class OutboxQueries(StoreBase):
         row at once; a crash mid-send leaves the row due again when the lease ends.
         """
         claimed: list[int] = []
-        with self.db.atomic():
+        with self.write():
             for chunk in _chunks(ids):
                 claimed += [
                     row[0]
@@ -200,7 +200,7 @@ class OutboxQueries(StoreBase):
         status: int | None,
         digest: str | None = None,
     ) -> None:
-        with self.db.atomic():
+        with self.write():
             for chunk in _chunks(ids):
                 self.db.execute(
                     f"""UPDATE deliveries SET status = 'sent', sent_at = ?, attempts = attempts + 1,
@@ -212,7 +212,7 @@ class OutboxQueries(StoreBase):
     def schedule_retry(
         self, ids: Sequence[int], at: datetime, error: str, status: int | None
     ) -> None:
-        with self.db.atomic():
+        with self.write():
             for chunk in _chunks(ids):
                 self.db.execute(
                     f"""UPDATE deliveries SET next_attempt_at = ?, attempts = attempts + 1,
@@ -222,7 +222,7 @@ class OutboxQueries(StoreBase):
                 )
 
     def mark_dead(self, ids: Sequence[int], error: str, status: int | None) -> None:
-        with self.db.atomic():
+        with self.write():
             for chunk in _chunks(ids):
                 self.db.execute(
                     f"""UPDATE deliveries SET status = 'dead', attempts = attempts + 1,
@@ -233,7 +233,7 @@ class OutboxQueries(StoreBase):
 
     def hold_deliveries(self, ids: Sequence[int], until: datetime, now: datetime) -> None:
         """Flood control: these go out in their watchlist's digest at `until`."""
-        with self.db.atomic():
+        with self.write():
             for chunk in _chunks(ids):
                 self.db.execute(
                     f"""UPDATE deliveries SET held_at = COALESCE(held_at, ?), next_attempt_at = ?
@@ -243,7 +243,7 @@ class OutboxQueries(StoreBase):
 
     def release_deliveries(self, ids: Sequence[int], now: datetime) -> None:
         """Give claimed but unsent deliveries back: due again at once."""
-        with self.db.atomic():
+        with self.write():
             for chunk in _chunks(ids):
                 self.db.execute(
                     f"""UPDATE deliveries SET next_attempt_at = ?
@@ -312,7 +312,7 @@ class OutboxQueries(StoreBase):
         reset = """UPDATE deliveries SET status = 'pending', next_attempt_at = ?, attempts = 0,
                        held_at = NULL, retried_at = ?"""
         changed = 0
-        with self.db.atomic():
+        with self.write():
             if all_dead:
                 cursor = self.db.execute(f"{reset} WHERE status = 'dead'", [stamp(now)] * 2)
                 changed += cursor.rowcount

@@ -53,7 +53,7 @@ class TranslationQueries(FeedQueries):
         return found
 
     def cache_translations(self, entries: Mapping[str, str], now: datetime | None = None) -> None:
-        with self.db.atomic():
+        with self.write():
             self._put(entries, iso(now or utcnow()))
 
     def record_translations(
@@ -69,7 +69,7 @@ class TranslationQueries(FeedQueries):
         """
         now_text = iso(now or utcnow())
         stored = alerts = deliveries = 0
-        with self.db.atomic():
+        with self.write():
             self._put(cache, now_text)
             for item in items:
                 cursor = self.db.execute(

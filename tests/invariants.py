@@ -1,0 +1,182 @@
+"""What must hold in a news-monitor database after anything at all: faults, kills, restarts.
+
+    from invariants import invariants
+
+    summary = invariants(db_path)            # structure only: alerts, deliveries, integrity
+    summary = invariants(db_path, config)    # and against the config's watchlists and sinks
+
+Checked, each problem listed in one AssertionError:
+
+- `PRAGMA integrity_check` is ok and `PRAGMA foreign_key_check` finds nothing.
+- At most one alert per (story, watchlist), each pointing at an item of that story.
+- With `config`: every stored item that matches a watchlist (the config's own `Analyzer`) and
+  was alertable (DESIGN's backfill rule: on a feed's first successful poll, only items dated
+  within `polling.backfill`) has exactly one alert for its story and that watchlist; and no
+  alert names a watchlist the item does not match.
+- Every delivery is `sent` (with `sent_at`), `pending` (with `next_attempt_at`) or `dead` (with
+  `last_error`): none lost in between. At most one delivery per (alert, sink).
+- With `config`: every alert has exactly one delivery row for each sink its watchlist targets
+  (`Config.sinks_for`) and none for any other. Alerts of a watchlist no longer configured are
+  only checked for duplicates.
+
+The database is opened read-only, so this can run while a daemon still has it open.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from monitor.analyze import Analyzer
+from monitor.config import Config
+
+__all__ = ["Summary", "invariants"]
+
+
+@dataclass(frozen=True)
+class Summary:
+    items: int
+    alerts: int
+    deliveries: dict[str, int]
+    """Deliveries by status."""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def invariants(db_path: Path | str, config: Config | None = None) -> Summary:
+    """Check every invariant; raise AssertionError listing each violation.
+
+    Raises:
+        AssertionError: with one line per problem found.
+    """
+    path = Path(db_path)
+    problems: list[str] = []
+    db = _connect(path)
+    try:
+        integrity = [row[0] for row in db.execute("PRAGMA integrity_check")]
+        if integrity != ["ok"]:
+            problems.append(f"integrity_check: {integrity[:5]}")
+        foreign = db.execute("PRAGMA foreign_key_check").fetchall()
+        if foreign:
+            problems.append(f"foreign_key_check: {foreign[:5]}")
+
+        items = db.execute(
+            """SELECT i.id, i.feed_id, i.title, i.summary, i.published_at, i.fetched_at,
+                      i.story_key, f.language, i.title_en, i.summary_en
+               FROM items i JOIN feeds f ON f.id = i.feed_id"""
+        ).fetchall()
+        alerts = db.execute(
+            """SELECT a.id, a.story_key, a.watchlist, a.item_id, i.story_key
+               FROM alerts a LEFT JOIN items i ON i.id = a.item_id"""
+        ).fetchall()
+        deliveries = db.execute(
+            "SELECT id, alert_id, sink, status, sent_at, next_attempt_at, last_error "
+            "FROM deliveries"
+        ).fetchall()
+    finally:
+        db.close()
+
+    per_story: dict[tuple[str, str], list[int]] = defaultdict(list)
+    watchlist_of: dict[int, str] = {}
+    for alert_id, story_key, watchlist, item_id, item_story in alerts:
+        per_story[(story_key, watchlist)].append(alert_id)
+        watchlist_of[alert_id] = watchlist
+        if item_story is None:
+            problems.append(f"alert {alert_id}: its item {item_id} does not exist")
+        elif item_story != story_key:
+            problems.append(f"alert {alert_id}: story {story_key!r} but its item is {item_story!r}")
+    for (story_key, watchlist), ids in per_story.items():
+        if len(ids) > 1:
+            problems.append(f"{len(ids)} alerts for story {story_key!r} × {watchlist!r}: {ids}")
+
+    statuses: dict[str, int] = defaultdict(int)
+    per_alert: dict[int, list[str]] = defaultdict(list)
+    for delivery_id, alert_id, sink, status, sent_at, next_attempt_at, last_error in deliveries:
+        statuses[status] += 1
+        per_alert[alert_id].append(sink)
+        if alert_id not in watchlist_of:
+            problems.append(f"delivery {delivery_id}: alert {alert_id} does not exist")
+        if status == "sent" and not sent_at:
+            problems.append(f"delivery {delivery_id}: sent without sent_at")
+        elif status == "pending" and not next_attempt_at:
+            problems.append(f"delivery {delivery_id}: pending without next_attempt_at")
+        elif status == "dead" and not last_error:
+            problems.append(f"delivery {delivery_id}: dead without last_error")
+        elif status not in ("sent", "pending", "dead"):
+            problems.append(f"delivery {delivery_id}: status {status!r}")
+    for alert_id, sinks in per_alert.items():
+        repeated = sorted({s for s in sinks if sinks.count(s) > 1})
+        if repeated:
+            problems.append(f"alert {alert_id}: more than one delivery to {repeated}")
+
+    if config is not None:
+        problems += _against_config(config, items, per_story, watchlist_of, per_alert)
+
+    if problems:
+        shown = "\n  ".join(problems[:50])
+        more = f"\n  … and {len(problems) - 50} more" if len(problems) > 50 else ""
+        raise AssertionError(f"{path}: {len(problems)} invariant(s) broken:\n  {shown}{more}")
+    return Summary(len(items), len(alerts), dict(statuses))
+
+
+def _against_config(
+    config: Config,
+    items: list[tuple[Any, ...]],
+    per_story: dict[tuple[str, str], list[int]],
+    watchlist_of: dict[int, str],
+    per_alert: dict[int, list[str]],
+) -> list[str]:
+    problems: list[str] = []
+    analyzer = Analyzer(config.watchlists)
+    backfill = config.polling.backfill
+    first_fetch: dict[int, str] = {}
+    for row in items:
+        feed_id, fetched = row[1], str(row[5])
+        if feed_id not in first_fetch or fetched < first_fetch[feed_id]:
+            first_fetch[feed_id] = fetched
+    expected: set[tuple[str, str]] = set()
+    matched: set[tuple[str, str]] = set()
+    for row in items:
+        _id, feed_id, title, summary, published, fetched, story, language, title_en, summary_en = (
+            row
+        )
+        analysis = analyzer.analyze(title, summary, language)
+        published_at, fetched_at = _when(published), _when(fetched)
+        alertable = fetched != first_fetch[feed_id] or (
+            published_at is not None
+            and fetched_at is not None
+            and published_at >= fetched_at - backfill
+        )
+        for watchlist in analysis.watchlists:
+            matched.add((story, watchlist))
+            if alertable:
+                expected.add((story, watchlist))
+        if title_en or summary_en:
+            # The translation stage may alert on the English text alone.
+            english = analyzer.match_english(title_en or "", summary_en or "")
+            matched.update((story, m.watchlist) for m in english)
+    for key in sorted(expected - set(per_story)):
+        problems.append(f"no alert for story {key[0]!r} × {key[1]!r}, which matches")
+    for key in sorted(set(per_story) - matched):
+        problems.append(f"alert for story {key[0]!r} × {key[1]!r}, which no stored item matches")
+
+    watchlists = {w.name: w for w in config.watchlists}
+    for alert_id, name in watchlist_of.items():
+        watchlist = watchlists.get(name)
+        if watchlist is None:
+            continue
+        wanted = sorted(config.sinks_for(watchlist))
+        have = sorted(per_alert.get(alert_id, []))
+        if have != wanted:
+            problems.append(f"alert {alert_id} ({name}): deliveries to {have}, want {wanted}")
+    return problems
