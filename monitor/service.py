@@ -13,6 +13,7 @@ import dataclasses
 import multiprocessing
 import os
 import random
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -122,7 +123,8 @@ class Monitor:
         self._ops = ops
         self._store = StoreThread(Store.open(config.database))
         self._fetcher = fetcher or Fetcher(config.polling)
-        self._analyzer = Analyzer(config.watchlists)
+        self._built_analyzer: Analyzer | None = None
+        self._analyzer_lock = threading.Lock()
         self._analysis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze")
         self._rng = random.Random()
         self._dispatcher = Dispatcher(
@@ -149,6 +151,16 @@ class Monitor:
         # faster than they are parsed and stored.
         self._slots = asyncio.Semaphore(config.polling.concurrency)
         self.stopping = asyncio.Event()
+
+    @property
+    def _analyzer(self) -> Analyzer:
+        """Built on first use (language profiles, the compiled matcher: about 0.1 s), so a
+        `poll-once` that finds nothing new never pays for it. Used from the analysis and the
+        translation threads, hence the lock."""
+        with self._analyzer_lock:
+            if self._built_analyzer is None:
+                self._built_analyzer = Analyzer(self.config.watchlists)
+            return self._built_analyzer
 
     @property
     def store_thread(self) -> StoreThread:
@@ -471,9 +483,11 @@ class Monitor:
 
     async def reload(self, config: Config) -> None:
         """Swap in a new, already validated config; in-flight polls finish under the old one."""
-        self._analyzer = await asyncio.get_running_loop().run_in_executor(
+        analyzer = await asyncio.get_running_loop().run_in_executor(
             self._analysis, Analyzer, config.watchlists, self._analyzer.identifier
         )
+        with self._analyzer_lock:
+            self._built_analyzer = analyzer
         self.config = config
         self._dispatcher.reconfigure(config)
         self._translation.reconfigure(config)
