@@ -78,14 +78,12 @@ def defuse(text: str) -> str:
     return text.replace("@", "@" + WORD_JOINER)
 
 
+_SLACK_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_HTML_ENTITIES = {**_SLACK_ENTITIES, '"': "&quot;"}
+
+
 def _slack_char(char: str) -> str:
-    if char == "&":
-        return "&amp;"
-    if char == "<":
-        return "&lt;"
-    if char == ">":
-        return "&gt;"
-    return _defuse_char(char)
+    return _SLACK_ENTITIES.get(char) or _defuse_char(char)
 
 
 def escape_slack(text: str) -> str:
@@ -94,15 +92,7 @@ def escape_slack(text: str) -> str:
 
 
 def _html_char(char: str) -> str:
-    if char == "&":
-        return "&amp;"
-    if char == "<":
-        return "&lt;"
-    if char == ">":
-        return "&gt;"
-    if char == '"':
-        return "&quot;"
-    return _defuse_char(char)
+    return _HTML_ENTITIES.get(char) or _defuse_char(char)
 
 
 def escape_html(text: str) -> str:
