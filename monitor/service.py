@@ -153,10 +153,10 @@ class Monitor:
         self.stopping = asyncio.Event()
 
     @property
-    def _analyzer(self) -> Analyzer:
-        """Built on first use (language profiles, the compiled matcher: about 0.1 s), so a
-        `poll-once` that finds nothing new never pays for it. Used from the analysis and the
-        translation threads, hence the lock."""
+    def analyzer(self) -> Analyzer:
+        """Built on first use (language profiles, the compiled matcher: about 0.1 s and 4 MB),
+        so a `poll-once` that finds nothing new never pays for it. Used from the analysis and
+        the translation threads, hence the lock."""
         with self._analyzer_lock:
             if self._built_analyzer is None:
                 self._built_analyzer = Analyzer(self.config.watchlists)
@@ -308,7 +308,7 @@ class Monitor:
     def _analyze_items(
         self, items: Sequence[Item], feed: FeedConfig, first_poll: bool, now: datetime
     ) -> list[NewItem]:
-        config, analyzer = self.config, self._analyzer
+        config, analyzer = self.config, self.analyzer
         watchlists = {w.name: w for w in config.watchlists}
         out = []
         for item in items:
@@ -340,7 +340,7 @@ class Monitor:
         this may return plans for watchlists the original text matched too.
         """
         config = self.config
-        matches = self._analyzer.match_english(translation.title, translation.summary)
+        matches = self.analyzer.match_english(translation.title, translation.summary)
         watchlists = {w.name: w for w in config.watchlists}
         names = dict.fromkeys(m.watchlist for m in matches if m.watchlist in watchlists)
         return tuple(
@@ -484,7 +484,7 @@ class Monitor:
     async def reload(self, config: Config) -> None:
         """Swap in a new, already validated config; in-flight polls finish under the old one."""
         analyzer = await asyncio.get_running_loop().run_in_executor(
-            self._analysis, Analyzer, config.watchlists, self._analyzer.identifier
+            self._analysis, Analyzer, config.watchlists, self.analyzer.identifier
         )
         with self._analyzer_lock:
             self._built_analyzer = analyzer
@@ -497,6 +497,8 @@ class Monitor:
 
     async def run(self) -> None:
         """Poll every feed on its schedule until `stopping` is set, then drain and return."""
+        # The daemon will need the analyzer: build it now, off the loop, not in a first poll.
+        await asyncio.get_running_loop().run_in_executor(self._analysis, lambda: self.analyzer)
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self.sync_jobs()
         self._scheduler.start()

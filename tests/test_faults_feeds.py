@@ -301,6 +301,8 @@ def poll(
 
     async def main() -> None:
         async with Monitor(config, parse_workers=parse_workers) as monitor:
+            # Built before tracing: the peak measured is the fetch and parse alone.
+            assert monitor.analyzer is not None
             for number in range(cycles):
                 if number and between is not None:
                     between(number)
