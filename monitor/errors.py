@@ -4,7 +4,7 @@ MonitorError
 ├── ConfigError     config.yaml or an included catalog is invalid (exit 2)
 ├── FetchError      a feed could not be fetched or is not a feed
 │   └── NotAFeedError
-├── StoreError      the database cannot be opened or migrated
+├── StoreError      the database cannot be opened, migrated or written
 └── DeliveryError   a sink refused or could not be reached
 """
 

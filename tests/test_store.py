@@ -95,3 +95,24 @@ def test_changing_a_feeds_url_resets_its_validators_and_errors(tmp_path: Path) -
         0,
     )
     store.close()
+
+
+def test_a_sqlite_failure_on_the_store_thread_is_a_store_error_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import sqlite3
+
+    from monitor.errors import StoreError
+    from monitor.store.thread import StoreThread
+
+    thread = StoreThread(Store.open(tmp_path / "monitor.db"))
+
+    def locked() -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    try:
+        with pytest.raises(StoreError, match=r"monitor\.db: database is locked"):
+            asyncio.run(thread.call(locked))
+    finally:
+        thread.close()
