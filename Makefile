@@ -26,8 +26,8 @@ demo: install
 	$(BIN)/news-monitor demo
 
 lint: install
-	$(BIN)/ruff format --check monitor tests bench
-	$(BIN)/ruff check monitor tests bench
+	$(BIN)/ruff format --check monitor tests bench scripts
+	$(BIN)/ruff check monitor tests bench scripts
 
 typecheck: install
 	$(BIN)/mypy
