@@ -35,6 +35,7 @@ from monitor.ops import Operations
 from monitor.parse import parse_feed
 from monitor.store import AlertPlan, FeedState, NewItem, PollWrite, Store, utcnow
 from monitor.store.thread import StoreThread
+from monitor.store.translations import UntranslatedItem
 from monitor.translate import Translation, TranslationJob, TranslationWorker, Translator
 
 __all__ = ["Monitor", "PollReport", "alertable", "analyze_records"]
@@ -46,6 +47,8 @@ T = TypeVar("T")
 
 _SHUTDOWN_GRACE = 8.0
 """Seconds in-flight polls get to finish on SIGTERM; systemd's default stop timeout is 10 s."""
+_REQUEUE_WINDOW = timedelta(hours=24)
+"""At start, untranslated items stored this recently are queued for translation again."""
 _DELIVER_ONCE_TIMEOUT = 30.0
 """Seconds `poll-once` waits for its deliveries before leaving the rest pending."""
 _INLINE_PARSE_BYTES = 4_000
@@ -327,6 +330,40 @@ class Monitor:
             out.append(NewItem(item, analysis, plans))
         return out
 
+    async def _requeue_untranslated(self) -> None:
+        """Queue recent items that never got their translation (see `untranslated_items`)."""
+        since = utcnow() - _REQUEUE_WINDOW
+        rows = await self._store.call(
+            self.store.untranslated_items,
+            since,
+            self.config.polling.backfill,
+            self.config.translation.target,
+            self.config.translation.queue,
+        )
+        if not rows:
+            return
+        jobs = await asyncio.get_running_loop().run_in_executor(
+            self._analysis, self._requeue_jobs, rows
+        )
+        queued = self._translation.submit(jobs)
+        if queued:
+            log.info("translation.requeued", items=queued)
+
+    def _requeue_jobs(self, rows: Sequence[UntranslatedItem]) -> list[TranslationJob]:
+        analyzer = self.analyzer
+        return [
+            TranslationJob(
+                row.item_id,
+                row.story_key,
+                row.title,
+                row.summary,
+                row.language,
+                matched=bool(analyzer.analyze(row.title, row.summary, row.language).matches),
+                alertable=row.alertable,
+            )
+            for row in rows
+        ]
+
     def _translated(self, items: int, seconds: float) -> None:
         """After each translation round (on the loop): the metrics of /metrics."""
         if self._ops is not None:
@@ -499,6 +536,7 @@ class Monitor:
         """Poll every feed on its schedule until `stopping` is set, then drain and return."""
         # The daemon will need the analyzer: build it now, off the loop, not in a first poll.
         await asyncio.get_running_loop().run_in_executor(self._analysis, lambda: self.analyzer)
+        await self._requeue_untranslated()
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self.sync_jobs()
         self._scheduler.start()

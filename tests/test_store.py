@@ -116,3 +116,35 @@ def test_a_sqlite_failure_on_the_store_thread_is_a_store_error_naming_the_file(
             asyncio.run(thread.call(locked))
     finally:
         thread.close()
+
+
+def test_untranslated_items_keep_the_backfill_rule_they_were_stored_under(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "monitor.db")
+    feed_id = store.sync_feeds([FeedConfig(name="ar", url="https://example.org/ar")])["ar"].id
+
+    def arabic(guid: str, published: datetime) -> NewItem:
+        item = Item(guid, None, f"خبر {guid}", "", published, f"title:{guid}")
+        return NewItem(item, Analysis("ar", 0.99, ()), ())
+
+    first_poll = [
+        arabic("old", NOW - timedelta(days=30)),
+        arabic("fresh", NOW - timedelta(hours=1)),
+    ]
+    store.record_poll(_write(feed_id, *first_poll), NOW)
+    store.record_poll(
+        _write(feed_id, arabic("later", NOW - timedelta(days=30))), NOW + timedelta(hours=1)
+    )
+    english = NewItem(
+        Item("en", None, "English", "", NOW, "title:en"), Analysis("en", 0.99, ()), ()
+    )
+    store.record_poll(_write(feed_id, english), NOW + timedelta(hours=2))
+
+    found = store.untranslated_items(NOW - timedelta(days=1), backfill=timedelta(hours=24))
+    store.close()
+    # Newest first; English is never translated; an old item of the feed's first poll was
+    # backfill then and stays so, while a later poll's old item alerts as it would have.
+    assert [(i.title, i.alertable) for i in found] == [
+        ("خبر later", True),
+        ("خبر fresh", True),
+        ("خبر old", False),
+    ]

@@ -7,7 +7,9 @@ English only, once the translation lands, and the webhook carries the English ti
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,8 @@ from receivers import Receiver
 from tiny_models import ARGOS_ENGLISH, NLLB_ENGLISH, TinyModels, session_models
 
 from monitor.cli import cli
+from monitor.config import load_config
+from monitor.service import Monitor
 
 
 @pytest.fixture(scope="session")
@@ -129,3 +133,43 @@ def test_an_alert_found_only_in_the_translation_is_delivered_with_the_english_ti
     alerts = _invoke(config, "alerts", "--json").splitlines()
     assert len(alerts) == 1
     assert json.loads(alerts[0])["item"]["title_en"] == ARGOS_ENGLISH
+
+
+def test_items_stored_before_a_model_was_installed_are_translated_when_the_daemon_starts(
+    tmp_path: Path, tiny: TinyModels, feed_server: FeedServer
+) -> None:
+    feed_url = feed_server.route(
+        "/ar.xml",
+        rss(
+            [
+                {
+                    "title": "مقتل شخص قرب نقطة تفتيش",
+                    "link": "https://ar.example.org/2",
+                    "guid": "ar-2",
+                }
+            ]
+        ),
+    )
+    receiver = Receiver("webhook")
+    try:
+        config_path = _config(tmp_path, feed_url, receiver.url())
+        # No model yet: the item is stored and matched on its Arabic text only.
+        assert "1 new, 0 alerts" in _invoke(config_path, "poll-once")
+        _invoke(config_path, "models", "install", str(tiny.argos_ar))
+        config = load_config(config_path)
+
+        async def daemon() -> None:
+            async with Monitor(config) as monitor:
+                running = asyncio.create_task(monitor.run())
+                deadline = time.monotonic() + 20
+                while not receiver.delivered and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                monitor.stopping.set()
+                await running
+
+        asyncio.run(daemon())
+        [arrival] = receiver.delivered
+    finally:
+        receiver.close()
+    assert arrival.json["data"]["translation"]["title"] == ARGOS_ENGLISH
+    assert arrival.json["data"]["alert"]["watchlist"] == "bomber"

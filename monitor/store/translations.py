@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
 from monitor.store.feeds import AlertPlan, FeedQueries, WriteResult
 from monitor.store.schema import iso, migrations, utcnow
 
-__all__ = ["TranslatedItem", "TranslationQueries"]
+__all__ = ["TranslatedItem", "TranslationQueries", "UntranslatedItem"]
 
 _CHUNK = 500
 """Keys per `IN (...)`: below SQLite's default limit of 999 host parameters."""
@@ -36,8 +36,52 @@ class TranslatedItem:
     """Watchlists the translation matched: the second pass."""
 
 
+@dataclass(frozen=True, slots=True)
+class UntranslatedItem:
+    item_id: int
+    story_key: str
+    title: str
+    summary: str
+    language: str
+    alertable: bool
+    """The backfill rule, as when the item was stored: may its translation alert?"""
+
+
 class TranslationQueries(FeedQueries):
     """The translation cache and translated items; `Store` combines them."""
+
+    def untranslated_items(
+        self, since: datetime, backfill: timedelta, target: str = "en", limit: int = 1000
+    ) -> list[UntranslatedItem]:
+        """Items stored since `since`, not in `target` and never translated, newest first.
+
+        They were queued when the daemon stopped, dropped from a full queue, or stored before
+        a model for their language was installed. An item stored by its feed's first poll (the
+        feed's earliest `fetched_at`) may alert only if it is dated within `backfill` of that
+        poll, as when it was stored.
+        """
+        rows = self.db.execute(
+            """SELECT i.id, i.story_key, i.title, i.summary, i.language, i.published_at,
+                      i.fetched_at,
+                      (SELECT MIN(j.fetched_at) FROM items j WHERE j.feed_id = i.feed_id)
+               FROM items i
+               WHERE i.translated_at IS NULL AND i.title_en IS NULL AND i.fetched_at >= ?
+                 AND i.language IS NOT NULL AND i.language NOT IN (?, 'und')
+               ORDER BY i.fetched_at DESC, i.id DESC LIMIT ?""",
+            [iso(since), target, limit],
+        ).fetchall()
+        items = []
+        for item_id, story_key, title, summary, language, published, fetched, first in rows:
+            dated_within = (
+                published is not None
+                and datetime.fromisoformat(published) >= datetime.fromisoformat(fetched) - backfill
+            )
+            items.append(
+                UntranslatedItem(
+                    item_id, story_key, title, summary, language, fetched > first or dated_within
+                )
+            )
+        return items
 
     def cached_translations(self, keys: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
