@@ -234,6 +234,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_never_changes_a_webhook_id(
 
         final = Daemon(config)
         daemons.append(final)
+        # Started for real (signal handlers in place) before anything is checked or stopped.
+        _wait(lambda: "monitor.started" in final.log.read_text(encoding="utf-8"), 30, "start")
         _wait(
             lambda: bool(_statuses(db)) and set(_statuses(db)) == {"sent"},
             60,
