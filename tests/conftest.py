@@ -15,6 +15,7 @@ import email.utils
 import gzip as gzip_module
 import http.server
 import json
+import os
 import socket
 import threading
 import time
@@ -25,11 +26,18 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+import hypothesis
 import pytest
 import structlog
 import yaml
 
 from monitor.config import Config, load_config
+
+# Property tests explore new examples on every local run; CI runs a fixed sequence, so a
+# landing never depends on the luck of a draw (a failure found locally becomes a test).
+hypothesis.settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    hypothesis.settings.load_profile("ci")
 
 __all__ = [
     "FeedServer",

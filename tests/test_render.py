@@ -330,7 +330,8 @@ def test_fit_stays_within_the_limit_and_cuts_only_between_clusters(
         rest = text[len(matching[-1]) :].lstrip()
         assert not rest or unicodedata.category(rest[0]) not in ("Mn", "Me")
         assert not matching[-1].endswith("\u200d")
-    assert not re.search(r"&[#a-z0-9]*$", kept)
+    if escape in ("slack", "html"):  # escapes that write entities never leave half of one
+        assert not re.search(r"&[#a-z0-9]*$", kept)
     if escape == "markdown":  # an escape is never cut in half: trailing backslashes pair up
         assert (len(kept) - len(kept.rstrip("\\"))) % 2 == 0
 
