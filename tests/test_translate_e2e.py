@@ -51,6 +51,16 @@ def _config(directory: Path, feed_url: str, hook_url: str) -> Path:
     return path
 
 
+def _arabic_feed(feed_server: FeedServer, summary: str = "") -> str:
+    """One Arabic item whose own text matches no watchlist; its translation does."""
+    item = {
+        "title": "مقتل شخص قرب نقطة تفتيش",
+        "summary": summary,
+        "link": "https://ar.example.org/1",
+    }
+    return feed_server.route("/ar.xml", rss([item]))
+
+
 def _invoke(config: Path, *args: str, stdin: str | None = None) -> str:
     result = CliRunner().invoke(cli, ["--config", str(config), *args], input=stdin)
     assert result.exit_code == 0, result.output
@@ -94,19 +104,7 @@ def test_models_install_then_analyze_translates_arabic_and_sorani(
 def test_an_alert_found_only_in_the_translation_is_delivered_with_the_english_title(
     tmp_path: Path, tiny: TinyModels, feed_server: FeedServer
 ) -> None:
-    feed_url = feed_server.route(
-        "/ar.xml",
-        rss(
-            [
-                {
-                    "title": "مقتل شخص قرب نقطة تفتيش",
-                    "summary": "أفادت مصادر أمنية بمقتل شخص",
-                    "link": "https://ar.example.org/1",
-                    "guid": "ar-1",
-                }
-            ]
-        ),
-    )
+    feed_url = _arabic_feed(feed_server, "أفادت مصادر أمنية بمقتل شخص")
     receiver = Receiver("webhook")
     try:
         config = _config(tmp_path, feed_url, receiver.url())
@@ -138,18 +136,7 @@ def test_an_alert_found_only_in_the_translation_is_delivered_with_the_english_ti
 def test_items_stored_before_a_model_was_installed_are_translated_when_the_daemon_starts(
     tmp_path: Path, tiny: TinyModels, feed_server: FeedServer
 ) -> None:
-    feed_url = feed_server.route(
-        "/ar.xml",
-        rss(
-            [
-                {
-                    "title": "مقتل شخص قرب نقطة تفتيش",
-                    "link": "https://ar.example.org/2",
-                    "guid": "ar-2",
-                }
-            ]
-        ),
-    )
+    feed_url = _arabic_feed(feed_server)
     receiver = Receiver("webhook")
     try:
         config_path = _config(tmp_path, feed_url, receiver.url())
