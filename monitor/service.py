@@ -200,7 +200,12 @@ class Monitor:
             return self._analysis
         if self._parse_pool is None:
             context = multiprocessing.get_context("forkserver")
-            self._parse_pool = ProcessPoolExecutor(self._parse_workers, mp_context=context)
+            self._parse_pool = ProcessPoolExecutor(
+                self._parse_workers,
+                mp_context=context,
+                initializer=_exit_with,
+                initargs=(os.getpid(),),
+            )
         return self._parse_pool
 
     async def poll_feed(self, feed: FeedConfig) -> PollReport:
@@ -577,6 +582,25 @@ class Monitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*still, return_exceptions=True)
             log.warning("monitor.cancelled", polls=len(still))
+
+
+def _exit_with(daemon_pid: int) -> None:
+    """In each parse worker: exit once the daemon is gone, even if it was SIGKILLed.
+
+    A pool worker blocks on a queue whose write end it holds itself, so it never sees its
+    parent die; it, and the forkserver kept alive for it, would linger forever (systemd
+    kills the whole cgroup; a `kill -9` by hand does not).
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(daemon_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-daemon", daemon=True).start()
 
 
 def _since(started: float) -> float:
