@@ -35,8 +35,11 @@ class Analyzer:
     def analyze(self, title: str, summary: str, language_hint: str | None = None) -> Analysis:
         text = f"{title}\n{summary}"[:_LANGID_CHARS]
         guess = self._identifier.identify(text, language_hint)
-        matches = self._matcher.match({"title": title, "summary": summary})
-        return Analysis(guess.language, guess.confidence, matches)
+        return Analysis(guess.language, guess.confidence, self.match(title, summary))
+
+    def match(self, title: str, summary: str) -> tuple[Match, ...]:
+        """Watchlist matches in an item's own title and summary (no language identification)."""
+        return self._matcher.match({"title": title, "summary": summary})
 
     def match_english(self, title_en: str, summary_en: str) -> tuple[Match, ...]:
         """Watchlist matches in an item's English translation (the pass after translation).

@@ -30,7 +30,7 @@ from monitor.config import Config, FeedConfig
 from monitor.deliver import Dispatcher, DispatchReport
 from monitor.errors import FetchError
 from monitor.fetch import Fetcher, backoff_delay
-from monitor.models import Analysis, Item, ParsedFeed
+from monitor.models import Analysis, Item, Match, ParsedFeed
 from monitor.ops import Operations
 from monitor.parse import parse_feed
 from monitor.store import AlertPlan, FeedState, NewItem, PollWrite, Store, utcnow
@@ -38,7 +38,7 @@ from monitor.store.thread import StoreThread
 from monitor.store.translations import UntranslatedItem
 from monitor.translate import Translation, TranslationJob, TranslationWorker, Translator
 
-__all__ = ["Monitor", "PollReport", "alertable", "analyze_records"]
+__all__ = ["Monitor", "PollReport", "alert_plans", "alertable", "analyze_records"]
 
 log = structlog.get_logger("monitor.service")
 
@@ -77,6 +77,24 @@ def alertable(item: Item, first_poll: bool, now: datetime, backfill: timedelta) 
     if not first_poll:
         return True
     return item.published_at is not None and item.published_at >= now - backfill
+
+
+def alert_plans(config: Config, matches: Sequence[Match]) -> tuple[AlertPlan, ...]:
+    """One alert per watchlist the matches name, with its severity and the sinks it notifies.
+
+    Matches of a watchlist no longer configured (a reload between match and store) are dropped.
+    """
+    watchlists = {w.name: w for w in config.watchlists}
+    names = dict.fromkeys(m.watchlist for m in matches if m.watchlist in watchlists)
+    return tuple(
+        AlertPlan(
+            name,
+            watchlists[name].severity,
+            tuple(m for m in matches if m.watchlist == name),
+            config.sinks_for(watchlists[name]),
+        )
+        for name in names
+    )
 
 
 def analyze_records(
@@ -317,21 +335,12 @@ class Monitor:
         self, items: Sequence[Item], feed: FeedConfig, first_poll: bool, now: datetime
     ) -> list[NewItem]:
         config, analyzer = self.config, self.analyzer
-        watchlists = {w.name: w for w in config.watchlists}
         out = []
         for item in items:
             analysis: Analysis = analyzer.analyze(item.title, item.summary, feed.language)
             plans: tuple[AlertPlan, ...] = ()
             if analysis.matches and alertable(item, first_poll, now, config.polling.backfill):
-                plans = tuple(
-                    AlertPlan(
-                        name,
-                        watchlists[name].severity,
-                        tuple(m for m in analysis.matches if m.watchlist == name),
-                        config.sinks_for(watchlists[name]),
-                    )
-                    for name in analysis.watchlists
-                )
+                plans = alert_plans(config, analysis.matches)
             out.append(NewItem(item, analysis, plans))
         return out
 
@@ -363,7 +372,7 @@ class Monitor:
                 row.title,
                 row.summary,
                 row.language,
-                matched=bool(analyzer.analyze(row.title, row.summary, row.language).matches),
+                matched=bool(analyzer.match(row.title, row.summary)),
                 alertable=row.alertable,
             )
             for row in rows
@@ -381,19 +390,8 @@ class Monitor:
         A story that already alerted for a watchlist is skipped by the store's unique key, so
         this may return plans for watchlists the original text matched too.
         """
-        config = self.config
         matches = self.analyzer.match_english(translation.title, translation.summary)
-        watchlists = {w.name: w for w in config.watchlists}
-        names = dict.fromkeys(m.watchlist for m in matches if m.watchlist in watchlists)
-        return tuple(
-            AlertPlan(
-                name,
-                watchlists[name].severity,
-                tuple(m for m in matches if m.watchlist == name),
-                config.sinks_for(watchlists[name]),
-            )
-            for name in names
-        )
+        return alert_plans(self.config, matches)
 
     async def _failed(
         self,

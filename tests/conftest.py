@@ -93,10 +93,12 @@ class Request:
     """time.monotonic() when the request line arrived."""
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class TrackedHandler(http.server.BaseHTTPRequestHandler):
+    """An HTTP/1.1 handler that keeps its server's table of open connections."""
+
     protocol_version = "HTTP/1.1"
     timeout = 10  # an idle keep-alive connection's thread ends after this
-    server: _Server
+    server: LoopbackServer
 
     def setup(self) -> None:
         super().setup()
@@ -111,6 +113,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
+
+class _Handler(TrackedHandler):
     def do_GET(self) -> None:
         owner = self.server.owner
         request = Request(
@@ -201,29 +205,49 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-class _Server(http.server.ThreadingHTTPServer):
+class LoopbackServer(http.server.ThreadingHTTPServer):
+    """A threaded server on 127.0.0.1, serving from its own thread as soon as it is made.
+
+    `stop()` ends it completely: no thread serving, no connection open, the port free, so a
+    test that closes a server sees exactly what a client sees when a service goes down.
+    """
+
     daemon_threads = True
     block_on_close = False
+    allow_reuse_address = True
 
-    def __init__(self, owner: FeedServer) -> None:
+    def __init__(self, owner: Any, port: int, handler: type[TrackedHandler]) -> None:
         self.owner = owner
         self._lock = threading.Lock()
-        self.connections: dict[socket.socket, threading.Thread] = {}
-        super().__init__(("127.0.0.1", 0), _Handler)
+        self._connections: dict[socket.socket, threading.Thread] = {}
+        super().__init__(("127.0.0.1", port), handler)
+        self.port: int = self.server_address[1]
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
 
     def track(self, connection: socket.socket, *, add: bool) -> None:
         with self._lock:
             if add:
-                self.connections[connection] = threading.current_thread()
+                self._connections[connection] = threading.current_thread()
             else:
-                self.connections.pop(connection, None)
-
-    def open_connections(self) -> dict[socket.socket, threading.Thread]:
-        with self._lock:
-            return dict(self.connections)
+                self._connections.pop(connection, None)
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # a client that hung up is part of the tests, not a failure of the server
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=5)
+        with self._lock:
+            connections = dict(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        for thread in connections.values():
+            thread.join(timeout=5)
 
 
 class FeedServer:
@@ -234,13 +258,9 @@ class FeedServer:
         self.requests: list[Request] = []
         self._routes: dict[str, list[Reply]] = {}
         self._lock = threading.Lock()
-        self._server = _Server(self)
-        self.port: int = self._server.server_address[1]
+        self._server = LoopbackServer(self, 0, _Handler)
+        self.port = self._server.port
         self.base = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -280,15 +300,7 @@ class FeedServer:
     def close(self) -> None:
         """Release stalled replies, stop serving, and end every connection's thread."""
         self.released.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-        connections = self._server.open_connections()
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        for thread in connections.values():
-            thread.join(timeout=5)
+        self._server.stop()
 
 
 @pytest.fixture

@@ -16,12 +16,9 @@ end-to-end SIGKILL test) sees at once if an alert arrived twice or under two ids
 
 from __future__ import annotations
 
-import contextlib
 import html.parser
-import http.server
 import json
 import re
-import socket
 import threading
 import time
 import uuid
@@ -32,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from conftest import LoopbackServer, TrackedHandler
 
 from monitor.config import FeedConfig
 from monitor.models import Analysis, Item, Match
@@ -510,24 +508,7 @@ _JSON = {"Content-Type": "application/json"}
 # The server -------------------------------------------------------------------------------
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 10
-    server: _Server
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, add=False)
-
+class _Handler(TrackedHandler):
     def do_POST(self) -> None:
         self._handle()
 
@@ -553,28 +534,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
-    def __init__(self, owner: Receiver, port: int) -> None:
-        self.owner = owner
-        self._lock = threading.Lock()
-        self.connections: dict[socket.socket, threading.Thread] = {}
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def track(self, connection: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            if add:
-                self.connections[connection] = threading.current_thread()
-            else:
-                self.connections.pop(connection, None)
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # a client that hung up is part of the tests
-
-
 class Receiver:
     """A service stand-in for one sink format; see the module docstring."""
 
@@ -592,13 +551,9 @@ class Receiver:
         self._script: list[Answer] = []
         self._check = check
         self._changed = threading.Condition()
-        self._server = _Server(self, port)
-        self.port: int = self._server.server_address[1]
+        self._server = LoopbackServer(self, port, _Handler)
+        self.port = self._server.port
         self.base = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
 
     def url(self, path: str = "/hook") -> str:
         return self.base + path
@@ -668,16 +623,7 @@ class Receiver:
     def close(self) -> None:
         """Release hanging answers, stop serving, end every connection (the port is free)."""
         self.released.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-        with self._server._lock:
-            connections = dict(self._server.connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        for thread in connections.values():
-            thread.join(timeout=5)
+        self._server.stop()
 
 
 @pytest.fixture(name="receiver")

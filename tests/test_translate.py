@@ -41,6 +41,7 @@ from monitor.config import (
 )
 from monitor.match import Matcher
 from monitor.models import Analysis, Item
+from monitor.service import alert_plans
 from monitor.store import AlertPlan, NewItem, PollWrite, Store
 from monitor.store.thread import StoreThread
 from monitor.translate import (
@@ -112,20 +113,10 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def second_pass(config: Config) -> Callable[[TranslationJob, Translation], tuple[AlertPlan, ...]]:
     """What the service does: match the English text against the watchlists."""
     matcher = Matcher(config.watchlists)
-    watchlists = {w.name: w for w in config.watchlists}
 
     def plans(job: TranslationJob, translation: Translation) -> tuple[AlertPlan, ...]:
         matches = matcher.match({"title": translation.title, "summary": translation.summary})
-        names = dict.fromkeys(m.watchlist for m in matches)
-        return tuple(
-            AlertPlan(
-                name,
-                watchlists[name].severity,
-                tuple(m for m in matches if m.watchlist == name),
-                config.sinks_for(watchlists[name]),
-            )
-            for name in names
-        )
+        return alert_plans(config, matches)
 
     return plans
 
