@@ -565,9 +565,10 @@ def test_a_busy_host_queues_its_feeds_but_each_keeps_its_full_timeout(
     outcome = poll(make_config(feeds=feeds, polling=polling))
     assert outcome.last["stalled"].error == "timed out after 1s"
     queued = outcome.last["queued"]
-    # It waited ~1 s for the host's only slot, then had 1 s of its own for a 0.5 s answer.
+    # It waited ~1 s for the host's only slot, then had 1 s of its own for a 0.5 s answer:
+    # had its deadline started while it queued, it would have timed out. The server's own
+    # clock (below) shows the wait, so no wall-clock bound on the test's side is needed.
     assert queued.outcome == "new"
-    assert 1.3 < queued.seconds < 2.5  # headroom for a loaded CI machine
     first, second = feed_server.requests
     assert (first.path, second.path) == ("/stalled.xml", "/queued.xml")
     assert second.at - first.at > 0.9
