@@ -93,6 +93,13 @@ class Request:
     """time.monotonic() when the request line arrived."""
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (for a server a test starts itself)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class TrackedHandler(http.server.BaseHTTPRequestHandler):
     """An HTTP/1.1 handler that keeps its server's table of open connections."""
 

@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -32,17 +31,12 @@ from urllib.parse import quote
 import httpx
 import pytest
 import yaml
+from conftest import free_port
 
 __all__ = ["Homeserver", "MatrixUser", "homeserver_fixture"]
 
 _START_TIMEOUT = 60.0
 _RAISED = {"per_second": 1000, "burst_count": 1000}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -191,7 +185,7 @@ def _write_config(directory: Path, port: int, shared_secret: str) -> Path:
 @pytest.fixture(scope="session", name="homeserver")
 def homeserver_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homeserver]:
     directory = tmp_path_factory.mktemp("synapse")
-    port = _free_port()
+    port = free_port()
     shared_secret = secrets.token_hex(16)
     config = _write_config(directory, port, shared_secret)
     output = (directory / "stdout.log").open("wb")

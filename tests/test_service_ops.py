@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import FeedServer, Reply, rss
+from conftest import FeedServer, Reply, free_port, rss
 
 from monitor.config import FeedConfig
 from monitor.models import Analysis, Item
@@ -185,12 +185,6 @@ def _write(path: Path, **overrides: Any) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -279,7 +273,7 @@ def test_editing_the_watchlist_alerts_the_next_item_under_the_new_one_without_re
 def test_an_invalid_config_keeps_the_old_one_and_shows_in_status_and_healthz(
     tmp_path: Path, feed_server: FeedServer, notify: NotifySocket, daemons: list[Daemon]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     url = feed_server.route("/feed.xml", rss([{"title": "Khanaqin checkpoint reopens"}]))
     good = {"feeds": [{"name": "Wire", "url": url}], "http": {"listen": f"127.0.0.1:{port}"}}
     config = _write(tmp_path / "config.yaml", **good)
