@@ -88,6 +88,9 @@ class PollingConfig(_Frozen):
     jitter: float = Field(0.1, ge=0, le=0.5)
     """Random spread of each poll, as a fraction of the feed's interval."""
     user_agent: str | None = None
+    allow_private: bool = False
+    """Let redirects (and article fetches) reach loopback, link-local and private addresses.
+    A feed whose own URL is on such an address may always redirect within that kind."""
 
 
 def _language(value: str | None) -> str | None:
@@ -103,6 +106,10 @@ class FeedConfig(_Frozen):
     interval: PositiveDuration | None = None
     verified: bool = True
     """False for a catalog URL nobody could confirm yet; it is polled all the same."""
+    full_text: bool = False
+    """Fetch each new item's article page and match its text too (headline-only feeds)."""
+    group: str | None = None
+    """A folder name, kept from an imported OPML outline; for people, not for polling."""
 
     @field_validator("url")
     @classmethod
