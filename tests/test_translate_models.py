@@ -89,6 +89,14 @@ def test_install_an_argosmodel_then_list_shows_what_serves_each_language(
     ]
 
 
+def test_models_alone_lists_like_models_list(config: Config, tiny: TinyModels) -> None:
+    assert run(config, "install", str(tiny.argos_ar)).exit_code == 0
+    alone = run(config)
+    assert alone.exit_code == 0, alone.output
+    assert alone.stdout == run(config, "list").stdout
+    assert alone.stdout.split()[:3] == ["ar", "argos", "translate-ar_en"]
+
+
 def test_install_nllb_and_madlad_directories(config: Config, tiny: TinyModels) -> None:
     assert run(config, "install", str(tiny.nllb)).exit_code == 0
     result = run(config, "install", str(tiny.madlad))

@@ -12,15 +12,18 @@ from monitor.translate import ModelError, Translator, install, install_from_inde
 __all__ = ["models"]
 
 
-@click.group()
-def models() -> None:
-    """Translation models: what translates each language, and installing more.
+@click.group(invoke_without_command=True)
+@click.pass_context
+def models(ctx: click.Context) -> None:
+    """Translation models: what translates each language (default), and installing more.
 
     Models live under STATE_DIR/models. A running daemon picks up a new model on reload
     (SIGHUP, or `systemctl reload news-monitor`).
 
-    Example: news-monitor models list
+    Example: news-monitor models
     """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_models)
 
 
 @models.command("list")

@@ -25,7 +25,6 @@ import os
 import socket
 import sys
 import threading
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,13 +35,15 @@ import structlog
 from monitor.config import TranslationConfig
 from monitor.translate._engine import Ct2Engine, ModelError, fingerprint
 
-__all__ = ["ArgosEngine", "argos", "download_from_index", "unpack"]
+__all__ = ["ArgosEngine", "argos", "download_from_index"]
 
 log = structlog.get_logger("monitor.translate")
 
 _IMPORT_LOCK = threading.Lock()
 _INDEX_TIMEOUT = 60.0
 """Seconds any one socket operation of an index or package download may take."""
+ARGOS_INSTALL = "pip install --no-deps 'argostranslate>=1.11,<1.12' (README: Run as a service)"
+"""As the Makefile installs it: without the stanza and spaCy (and torch) it declares."""
 _FROM_ARGOS = {"zh": "zh-cn", "zt": "zh-tw", "pb": "pt"}
 """Argos codes that differ from the project's (langdetect's) codes."""
 
@@ -62,6 +63,12 @@ def argos(models: Path) -> Any:
             os.environ.update({name: str(path) for name, path in overrides.items()})
             try:
                 import argostranslate.package  # type: ignore[import-untyped]  # noqa: F401
+            except ModuleNotFoundError as exc:
+                # `make install` adds it without its dependencies; `pip install .` alone does not.
+                ours = (exc.name or "").startswith("argostranslate")
+                missing = "not installed" if ours else f"no {exc.name}"
+                reason = f"{missing}; Argos packages need it: {ARGOS_INSTALL}"
+                raise ModelError("argostranslate", reason) from exc
             finally:
                 for name, value in saved.items():
                     if value is None:
@@ -175,26 +182,6 @@ class ArgosEngine(Ct2Engine):
         if prefix and text.startswith(prefix):
             text = text[len(prefix) :]
         return text.strip()
-
-
-def unpack(archive: Path, into: Path) -> Path:
-    """Extract an `.argosmodel` under `into`; returns the package folder.
-
-    Raises:
-        ModelError: the file is not a zip holding one folder with a metadata.json.
-    """
-    if not zipfile.is_zipfile(archive):
-        raise ModelError(archive, "not an .argosmodel file (those are zip archives)")
-    with zipfile.ZipFile(archive) as bundle:
-        names = bundle.namelist()
-        tops = {name.split("/", 1)[0] for name in names}
-        top = next(iter(tops))
-        if len(tops) != 1 or f"{top}/metadata.json" not in names:
-            reason = "not an Argos package: expected one folder with a metadata.json in it"
-            raise ModelError(archive, reason)
-        # zipfile drops absolute paths and `..` from member names: nothing lands outside.
-        bundle.extractall(into)
-    return into / top
 
 
 @contextmanager

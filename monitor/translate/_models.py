@@ -6,6 +6,7 @@
 
 An install is staged under `models/.install-*`, loaded once (a broken file fails the install,
 not a translation at 3 a.m.), then renamed into place, replacing a model of the same name.
+Archives are checked member by member before anything is unpacked (`_archive`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.config import Config, TranslationConfig, TranslationEngine
-from monitor.translate._argos import ArgosEngine, download_from_index, unpack
+from monitor.translate._archive import extract
+from monitor.translate._argos import ArgosEngine, download_from_index
 from monitor.translate._ct2 import MultilingualEngine
 from monitor.translate._engine import Engine, ModelError
 
@@ -118,25 +120,14 @@ def _stage(source: Path, staging: Path) -> Path:
     """A copy of the model `source` holds, under `staging`, in a folder named for the model."""
     if source.is_dir():
         return Path(shutil.copytree(source, staging / source.name))
-    extracted = staging / _stem(source)
-    if zipfile.is_zipfile(source):
-        with zipfile.ZipFile(source) as bundle:
-            names = bundle.namelist()
-        if any(name.count("/") == 1 and name.endswith("/metadata.json") for name in names):
-            return unpack(source, staging)
-        with zipfile.ZipFile(source) as bundle:
-            # zipfile drops absolute paths and `..` from member names.
-            bundle.extractall(extracted)
-    elif tarfile.is_tarfile(source):
-        with tarfile.open(source) as bundle:
-            # "data": no links out of the folder, no device files, no absolute paths.
-            bundle.extractall(extracted, filter="data")
-    else:
+    if not (zipfile.is_zipfile(source) or tarfile.is_tarfile(source)):
         raise ModelError(
             source,
             "not a translation model: expected an .argosmodel file, a CTranslate2 model "
             "directory, or a .zip/.tar.gz of one",
         )
+    extracted = staging / _stem(source)
+    extract(source, extracted)
     for folder in (extracted, *sorted(p for p in extracted.iterdir() if p.is_dir())):
         if (folder / "model.bin").is_file() or (folder / "metadata.json").is_file():
             return folder
