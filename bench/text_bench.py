@@ -4,7 +4,8 @@
 
 Items are built from the project's own labelled sentences (tests/data/langid.tsv and
 tests/data/matching.tsv; en, ar, ckb, kmr, fa, tr): each item is one sentence as the title and
-four others as the summary (about 250 characters), the same items for every run. Everything
+four others as the summary (about 250 characters), the same items for every run; for the last
+row each item also has an article body (`content`): 10 paragraphs of 4 sentences. Everything
 runs in this process on one core; each figure is the best of `--repeat` runs. Targets, from
 issue 3: ≥ 2,000 detections/s on headlines; ≥ 5,000 items/s matched with the seed
 watchlists; 10,000 terms cost ≤ 2× what 100 terms cost. Prints a markdown table.
@@ -66,6 +67,12 @@ def sentences() -> list[str]:
 def make_items(count: int, rng: random.Random) -> list[tuple[str, str]]:
     pool = sentences()
     return [(rng.choice(pool), " ".join(rng.sample(pool, 4))) for _ in range(count)]
+
+
+def make_bodies(count: int, rng: random.Random) -> list[str]:
+    """Article bodies (an item's `content`): 10 paragraphs (lines) of 4 sentences each."""
+    pool = sentences()
+    return ["\n".join(" ".join(rng.sample(pool, 4)) for _ in range(10)) for _ in range(count)]
 
 
 def synthetic_terms(count: int, rng: random.Random) -> list[str]:
@@ -175,6 +182,18 @@ def main() -> None:
 
     rate = best_rate(analyze, args.repeat)
     rows.append(("Analyzer.analyze (langid + match), seed watchlists", f"{rate:,.0f} items/s", ""))
+
+    bodies = make_bodies(args.items, random.Random(5))
+
+    def analyze_with_bodies() -> int:
+        for (title, summary), body in zip(items, bodies, strict=True):
+            analyzer.analyze(title, summary, "ckb", content=body)
+        return len(items)
+
+    rate = best_rate(analyze_with_bodies, args.repeat)
+    chars = sum(map(len, bodies)) // len(bodies)
+    measure = f"Analyzer.analyze, with a {chars:,}-character article body"
+    rows.append((measure, f"{rate:,.0f} items/s", ""))
 
     print(f"{args.items:,} items; Python {platform.python_version()} on {platform.machine()}\n")
     print("| measure | result | target |")

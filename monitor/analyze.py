@@ -1,7 +1,8 @@
 """The analysis stage: language, then watchlist matches, for one item at a time.
 
-`analyze()` identifies the language and matches the original text; `match_english()` is the
-second pass, over the English translation, for the translation stage to call.
+`analyze()` identifies the language and matches the original text (title, summary and the
+article body, `content`); `match_english()` is the second pass, over the English translation
+of the title and summary, for the translation stage to call.
 """
 
 from __future__ import annotations
@@ -32,14 +33,18 @@ class Analyzer:
     def identifier(self) -> LanguageIdentifier:
         return self._identifier
 
-    def analyze(self, title: str, summary: str, language_hint: str | None = None) -> Analysis:
+    def analyze(
+        self, title: str, summary: str, language_hint: str | None = None, *, content: str = ""
+    ) -> Analysis:
+        # The language of an item shows in its first lines; the body only costs time there.
         text = f"{title}\n{summary}"[:_LANGID_CHARS]
         guess = self._identifier.identify(text, language_hint)
-        return Analysis(guess.language, guess.confidence, self.match(title, summary))
+        return Analysis(guess.language, guess.confidence, self.match(title, summary, content))
 
-    def match(self, title: str, summary: str) -> tuple[Match, ...]:
-        """Watchlist matches in an item's own title and summary (no language identification)."""
-        return self._matcher.match({"title": title, "summary": summary})
+    def match(self, title: str, summary: str, content: str = "") -> tuple[Match, ...]:
+        """Watchlist matches in an item's own title, summary and content (no language
+        identification). A watchlist's `none` term in any of them excludes the item."""
+        return self._matcher.match({"title": title, "summary": summary, "content": content})
 
     def match_english(self, title_en: str, summary_en: str) -> tuple[Match, ...]:
         """Watchlist matches in an item's English translation (the pass after translation).

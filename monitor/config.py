@@ -8,24 +8,33 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from monitor._source import Path_, Source, display_name, environment, problem, read_opml, read_yaml
 from monitor.errors import ConfigError
+from monitor.redact import shown_url
+from monitor.text.normalize import normalize_term
 
 __all__ = [
+    "Catalog",
     "Config",
     "DeliveryConfig",
     "FeedConfig",
@@ -36,28 +45,46 @@ __all__ = [
     "Term",
     "TranslationConfig",
     "WatchlistConfig",
+    "format_duration",
     "load_config",
     "parse_duration",
+    "read_catalog",
 ]
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 def parse_duration(value: object) -> timedelta:
-    """`90s`, `10m`, `2h`, `1d`, `1h30m` (or a number of seconds) as a timedelta."""
+    """`90s`, `10m`, `2h`, `1d`, `1h30m` as a timedelta; a number without a unit is refused."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 90s, 10m, 2h or 1d")
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise ValueError("must be a duration such as 90s, 10m, 2h or 1d")
     text = str(value).strip().replace(" ", "")
+    if _NUMBER.match(text):
+        # Seconds or minutes? A bare number is a guess either way, so say both.
+        seconds = float(text)
+        fix = f"{text}s"
+        if seconds >= 60 and seconds == int(seconds):
+            other = format_duration(timedelta(seconds=seconds))
+            fix += f" or {other}" if other != fix else ""
+        raise ValueError(f"{text} has no unit: write {fix}")
     parts = _DURATION_PART.findall(text)
     if not text or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"{value!r} is not a duration: write e.g. 90s, 10m, 2h or 1d")
     return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
+def format_duration(value: timedelta) -> str:
+    """The way a user writes a duration: `1d`, `90m`, `45s`."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -142,9 +169,25 @@ def _term_entry(value: object) -> object:
     return {"term": value} if isinstance(value, str) else value
 
 
+def _matchable(value: str) -> str:
+    """A term, alias or `none` word that normalizes to nothing could never match: refuse it."""
+    if not value:
+        raise ValueError("is empty: remove it")
+    if not normalize_term(value):
+        shown = value.encode("unicode_escape").decode("ascii")
+        codes = " ".join(f"U+{ord(c):04X}" for c in value)
+        raise ValueError(
+            f"'{shown}' ({codes}) is only invisible characters or marks: it can never match"
+        )
+    return value
+
+
+MatchText = Annotated[str, AfterValidator(_matchable)]
+
+
 class Term(_Frozen):
-    term: str = Field(min_length=1)
-    aliases: tuple[str, ...] = ()
+    term: MatchText = Field(min_length=1)
+    aliases: tuple[MatchText, ...] = ()
     expand: bool = True
     """Whether a term naming a gazetteer entry also matches the entry's other spellings."""
 
@@ -153,7 +196,7 @@ class WatchlistConfig(_Frozen):
     name: str = Field(min_length=1)
     severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
     terms: tuple[Annotated[Term, BeforeValidator(_term_entry)], ...] = Field(min_length=1)
-    none: tuple[str, ...] = ()
+    none: tuple[MatchText, ...] = ()
     notify: tuple[str, ...] | None = None
     """Sink names; None means every sink."""
 
@@ -167,12 +210,32 @@ def _string_list(value: object) -> object:
     return (value,) if isinstance(value, str) else value
 
 
+def _needs(sink_type: str) -> tuple[str, ...]:
+    return {"telegram": ("token", "chat_id"), "matrix": ("url", "room", "token")}.get(
+        sink_type, ("url",)
+    )
+
+
+def _secret(value: str) -> str:
+    if not value:
+        raise ValueError("is empty: give the whsec_… secret, or remove the key to send unsigned")
+    return value
+
+
+_SENDING_KEYS = frozenset({"url", "secret", "headers", "token", "room", "chat_id"})
+"""What a sink sends with: resolved from ${NAME} only by the commands that send."""
+_UNRESOLVED = "https://unresolved.invalid/"
+"""Stands in for an unset ${NAME} while the rest of its sink is checked; never kept."""
+
+
 class SinkConfig(_Frozen):
     name: str = Field(min_length=1)
     type: SinkType
     url: str | None = None
     """The webhook / Apprise URL; for matrix the homeserver; for telegram the Bot API base."""
-    secret: Annotated[tuple[str, ...], BeforeValidator(_string_list)] = ()
+    secret: Annotated[
+        tuple[Annotated[str, AfterValidator(_secret)], ...], BeforeValidator(_string_list)
+    ] = ()
     """webhook: Standard Webhooks secrets (`whsec_…`); several while rotating."""
     headers: dict[str, str] = Field(default_factory=dict)
     """webhook: extra HTTP headers."""
@@ -185,20 +248,35 @@ class SinkConfig(_Frozen):
     rate: float | None = Field(None, gt=0)
     """Messages per second at most; default: the service's documented limit."""
     timeout: PositiveDuration = timedelta(seconds=10)
+    _unresolved: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def unresolved(self) -> tuple[str, ...]:
+        """A problem for each unset ${NAME} this sink sends with; such a sink has nothing to
+        send with (no url, secret, headers, token, room or chat id) until it is resolved."""
+        return self._unresolved
+
+    @field_validator("url", "token", "room", "chat_id")
+    @classmethod
+    def _not_empty(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value == "":
+            sink_type = info.data.get("type")
+            if sink_type is not None and info.field_name in _needs(sink_type):
+                raise ValueError(f"is empty: a {sink_type} sink needs {info.field_name}")
+            raise ValueError("is empty: give a value or remove the key")
+        return value
 
     @model_validator(mode="after")
     def _required_by_type(self) -> SinkConfig:
-        needs = {
-            "telegram": ("token", "chat_id"),
-            "matrix": ("url", "room", "token"),
-        }.get(self.type, ("url",))
+        needs = _needs(self.type)
         missing = [key for key in needs if not getattr(self, key)]
         if missing:
             raise ValueError(f"a {self.type} sink needs {' and '.join(missing)}")
         if self.secret and self.type != "webhook":
             raise ValueError("secret applies to webhook sinks only")
         if self.type not in ("apprise",) and self.url and not re.match(r"^https?://", self.url):
-            raise ValueError(f"url {self.url!r} is not an http(s) URL")
+            # Shown as scheme and host only: a webhook URL's path is its password.
+            raise ValueError(f"url {shown_url(self.url)!r} is not an http(s) URL")
         return self
 
 
@@ -260,6 +338,22 @@ class Config(_Frozen):
         if watchlist.notify is None:
             return tuple(sink.name for sink in self.sinks)
         return watchlist.notify
+
+    def require_secrets(self, sinks: Iterable[str] | None = None) -> None:
+        """Before sending: every `${NAME}` of these sinks (default: all) must be set.
+
+        Raises:
+            ConfigError: one problem per unset variable, as `file:line: key: message`.
+        """
+        names = None if sinks is None else set(sinks)
+        problems = [
+            line
+            for sink in self.sinks
+            if names is None or sink.name in names
+            for line in sink.unresolved
+        ]
+        if problems:
+            raise ConfigError(problems)
 
 
 _ALL_KEYS = sorted(
@@ -365,11 +459,91 @@ def _expand_includes(
     source.locations = new_locations
 
 
+_SHOWN_LIMIT = 60
+
+
+def _shown(value: object) -> str:
+    """A value as the user wrote it, short; numbers bare, words quoted."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    text = str(value)
+    if len(text) > _SHOWN_LIMIT:
+        text = text[: _SHOWN_LIMIT - 1] + "…"
+    bare = not isinstance(value, str) or _NUMBER.match(text.removeprefix("-"))
+    return text if bare else repr(text)
+
+
+def _bound(value: object) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _message(error: ErrorDetails, path: Path_, hidden: bool) -> str:
+    """pydantic's error in the user's words, with the fix where there is one.
+
+    `hidden`: the value may be a secret, so it is not repeated.
+    """
+    kind, value, ctx = error["type"], error["input"], error.get("ctx", {})
+    got = "" if hidden else f", not {_shown(value)}"
+    if value is None and kind not in ("literal_error", "missing"):
+        return "needs a value"
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", error["msg"]))
+    if kind == "literal_error":
+        return f"must be {ctx['expected']}{got}"
+    if kind in ("tuple_type", "list_type", "set_type", "frozen_set_type"):
+        key = next((part for part in reversed(path) if isinstance(part, str)), "")
+        if hidden or isinstance(value, dict | list | tuple):
+            return "must be a list"
+        return f"must be a list: write {key}: [{value}]"
+    if kind in ("too_short", "string_too_short"):
+        least = ctx.get("min_length", 1)
+        return "must not be empty" if least == 1 else f"must have at least {least} entries"
+    if kind in ("too_long", "string_too_long"):
+        return f"must have at most {ctx.get('max_length')} entries{got}"
+    if kind in ("string_type", "string_unicode"):
+        return f"must be text{got}"
+    if kind in ("int_parsing", "int_type", "int_from_float", "int_parsing_size"):
+        return f"must be a whole number{got}"
+    if kind in ("float_parsing", "float_type", "finite_number"):
+        return f"must be a number{got}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"must be true or false{got}"
+    if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
+        return f"must be a mapping of keys{got}"
+    if kind in ("path_type", "path_not_file", "path_not_directory"):
+        return f"must be a path{got}"
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "greater_than": ("more than", "gt"),
+        "less_than_equal": ("at most", "le"),
+        "less_than": ("less than", "lt"),
+    }
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"must be {words} {_bound(ctx.get(key))}{got}"
+    return f"is not valid here{got}"
+
+
 def _validation_problems(source: Source, exc: ValidationError) -> list[str]:
     problems = []
-    for error in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    inner = {tuple(e["loc"][:end]) for e in errors for end in range(len(e["loc"]))}
+    for error in errors:
         path: Path_ = tuple(error["loc"])
-        message = error["msg"]
+        if error["type"] == "too_short" and path in inner:
+            continue  # the list is short because an entry was refused: that entry says why
+        if (
+            path
+            and isinstance(path[-1], int)
+            and path not in source.locations
+            and path[:-1] in source.locations
+        ):
+            # One value written where a list may stand (`secret: whsec_…`): name the key.
+            path = path[:-1]
         if error["type"] == "extra_forbidden":
             key = str(path[-1])
             close = difflib.get_close_matches(key, _ALL_KEYS, n=1)
@@ -380,8 +554,14 @@ def _validation_problems(source: Source, exc: ValidationError) -> list[str]:
                 # A missing key has no line: point at the mapping that should hold it.
                 problems.append(problem(source.where(path[:-1]), path, message))
                 continue
-        elif message.startswith("Value error, "):
-            message = message.removeprefix("Value error, ")
+        else:
+            location = source.where(path)
+            hidden = path[:1] == ("sinks",) and bool(_SENDING_KEYS & set(path[2:3]))
+            message = _message(error, path, hidden or bool(location and location.variables))
+            if message.startswith("is empty") and location is not None and location.variables:
+                names = ", ".join("${" + name + "}" for name in location.variables)
+                verb = "is" if len(location.variables) == 1 else "are"
+                message = message.replace("is empty", f"is empty ({names} {verb} set to nothing)")
         problems.append(problem(source.where(path), path, message))
     return problems
 
@@ -398,6 +578,20 @@ def _cross_check(config: Config, source: Source) -> list[str]:
             seen.add(name)
 
     unique("feeds", [feed.name for feed in config.feeds])
+    first_with_url: dict[str, int] = {}
+    for index, feed in enumerate(config.feeds):
+        first = first_with_url.setdefault(feed.url, index)
+        if first != index:
+            url_path: Path_ = ("feeds", index, "url")
+            where = source.where(("feeds", first, "url"))
+            other = config.feeds[first].name
+            problems.append(
+                problem(
+                    source.where(url_path),
+                    url_path,
+                    f"{feed.name!r} has the same URL as {other!r} ({where}): keep one",
+                )
+            )
     unique("watchlists", [w.name for w in config.watchlists])
     unique("sinks", [s.name for s in config.sinks])
     sink_names = {s.name for s in config.sinks}
@@ -412,15 +606,95 @@ def _cross_check(config: Config, source: Source) -> list[str]:
     return problems
 
 
-def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """An OPML file's feeds as catalog entries (`name`, `url`, `language`, `group`)."""
+
+    feeds: list[dict[str, str]]
+    warnings: list[str]
+    """One line per outline skipped, as `file:line: why`."""
+
+
+def read_catalog(path: Path) -> Catalog:
+    """The feeds of an OPML file, for `feeds import`.
+
+    Raises:
+        ConfigError: the file is not OPML, or two outlines share an xmlUrl.
+    """
+    source = read_opml(path, ())
+    problems = list(source.problems)
+    first: dict[str, int] = {}
+    for index, feed in enumerate(source.data):
+        earlier = first.setdefault(feed["url"], index)
+        if earlier != index:
+            before = source.where((earlier,))
+            line = before.line if before else "?"
+            problems.append(
+                f"{source.where((index,))}: outline {feed['name']!r} has the same xmlUrl as"
+                f" {source.data[earlier]['name']!r} (line {line}): keep one"
+            )
+    if problems:
+        raise ConfigError(problems)
+    return Catalog(source.data, source.warnings)
+
+
+def _sending_key(path: Path_) -> bool:
+    return (
+        len(path) > 2
+        and path[0] == "sinks"
+        and isinstance(path[1], int)
+        and path[2] in _SENDING_KEYS
+    )
+
+
+def _put(data: Any, path: Path_, value: str) -> None:
+    for part in path[:-1]:
+        data = data[part]
+    data[path[-1]] = value
+
+
+def _null_words(source: Source, exc: ValidationError) -> bool:
+    """Give `null` back as the word where the schema wanted text; whether any was."""
+    found = False
+    for error in exc.errors(include_url=False):
+        location = source.locations.get(tuple(error["loc"]))
+        if error["input"] is None and location is not None and location.null_word:
+            _put(source.data, tuple(error["loc"]), location.null_word)
+            found = True
+    return found
+
+
+def _unresolved_sinks(config: Config, deferred: dict[Path_, list[str]]) -> None:
+    """Sinks with unset ${NAME}s keep their name and type and nothing to send with."""
+    by_sink: dict[int, list[str]] = {}
+    for path, lines in deferred.items():
+        by_sink.setdefault(int(path[1]), []).extend(lines)
+    sinks = list(config.sinks)
+    for index, lines in by_sink.items():
+        blank = {
+            key: SinkConfig.model_fields[key].get_default(call_default_factory=True)
+            for key in _SENDING_KEYS
+        }
+        sinks[index] = sinks[index].model_copy(update=blank)
+        sinks[index]._unresolved = tuple(lines)
+    object.__setattr__(config, "sinks", tuple(sinks))
+
+
+def load_config(
+    path: Path | str, env: dict[str, str] | None = None, *, secrets: bool = True
+) -> Config:
     """Read, substitute, include and validate a config file.
+
+    `secrets=False` is for commands that send nothing: an unset `${NAME}` in a sink's url,
+    secret, headers, token, room or chat_id is then no error; that sink is loaded with nothing
+    to send with, and `Config.require_secrets()` names what is missing.
 
     Raises:
         ConfigError: with every problem found, each as `file:line: key: message`.
     """
     path = Path(path)
     env = environment() if env is None else env
-    source = read_yaml(path, env)
+    source = read_yaml(path, env, defer=_sending_key)
     if source.problems and source.data is None:
         raise ConfigError(source.problems)
     if source.data is None:
@@ -433,11 +707,22 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> Config:
         source.problems.append(problem(source.where(key), key, "unknown key"))
         del source.data["source"]
     problems = list(source.problems)
+    for key, lines in source.deferred.items():
+        # Stands in for the unset value, so the rest of its sink is still checked.
+        _put(source.data, key, _UNRESOLVED)
+        if secrets:
+            problems += lines
     try:
-        config = Config.model_validate({**source.data, "source": path.resolve()})
+        try:
+            config = Config.model_validate({**source.data, "source": path.resolve()})
+        except ValidationError as exc:
+            if not _null_words(source, exc):
+                raise
+            config = Config.model_validate({**source.data, "source": path.resolve()})
     except ValidationError as exc:
         raise ConfigError(problems + _validation_problems(source, exc)) from None
     problems += _cross_check(config, source)
     if problems:
         raise ConfigError(problems)
+    _unresolved_sinks(config, source.deferred)
     return config

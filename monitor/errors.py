@@ -5,6 +5,8 @@ MonitorError
 ├── FetchError      a feed could not be fetched or is not a feed
 │   └── NotAFeedError
 ├── StoreError      the database cannot be opened, migrated or written
+│   ├── StoreMissing   a command that only reads found no database file
+│   └── StoreFileLost  the open database file was deleted or replaced on disk
 └── DeliveryError   a sink refused or could not be reached
 """
 
@@ -40,6 +42,30 @@ class NotAFeedError(FetchError):
 
 class StoreError(MonitorError):
     """The database could not be opened, migrated or written."""
+
+
+class StoreMissing(StoreError):
+    """A read-only command found no database file: it never creates one."""
+
+
+class StoreFileLost(StoreError):
+    """The path no longer names the file the store opened: `deleted` or `replaced`.
+
+    Nothing more is written through that connection; the daemon exits so that its service
+    manager restarts it on whatever file is at the path now.
+    """
+
+    def __init__(self, path: object, how: str) -> None:
+        self.how = how
+        advice = (
+            "restart news-monitor to start a new one (restore a backup first to keep the data)"
+            if how == "deleted"
+            else "restart news-monitor to use the file now there"
+        )
+        super().__init__(
+            f"{path}: the database file was {how} while news-monitor had it open; "
+            f"nothing more is written to it: {advice}"
+        )
 
 
 class DeliveryError(MonitorError):

@@ -1,27 +1,52 @@
 """HTTP for feeds: conditional GET, a total deadline, a size cap, redirects, polite limits.
 
-One `Fetcher` (one httpx.AsyncClient) serves every feed. Failures come out as `FetchError`
-with the HTTP status and the server's `Retry-After` when it sent one.
+One `Fetcher` serves every feed. Failures come out as `FetchError` with the HTTP status and
+the server's `Retry-After` when it sent one. Redirects are followed only where
+`check_redirect` allows: http(s), and never from a public address into loopback, link-local
+or private ones. A host that keeps timing out is backed off as a whole.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import email.utils
+import ipaddress
 import random
+import socket
+import threading
+import time
 import zlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
+from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+import structlog
 
 from monitor import __version__
 from monitor.config import PollingConfig
 from monitor.errors import FetchError
 
-__all__ = ["FetchResult", "Fetcher", "backoff_delay", "parse_retry_after"]
+__all__ = [
+    "FetchResult",
+    "Fetcher",
+    "Resolver",
+    "backoff_delay",
+    "check_redirect",
+    "parse_retry_after",
+]
+
+log = structlog.get_logger("monitor.fetch")
+
+Resolver = Callable[[str], Sequence[str]]
+"""A host name -> its IP addresses (blocking; run off the event loop). IP literals skip it."""
+
+T = TypeVar("T")
 
 USER_AGENT = f"news-monitor/{__version__} (+https://github.com/news-monitor/news-monitor)"
 _MAX_REDIRECTS = 5
@@ -33,6 +58,8 @@ _ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
+_HOST_TIMEOUTS = 3
+"""Timeouts in a row after which a host is backed off: its queued feeds fail at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +117,141 @@ def backoff_delay(
     return timedelta(seconds=min(seconds, max_backoff.total_seconds()))
 
 
-class Fetcher:
-    """Fetches feeds under a global and a per-host concurrency limit."""
+def _host_name(url: str) -> str:
+    """`host:port` as the URL has it, never its `user:password@`."""
+    return urlsplit(url).netloc.rpartition("@")[2].lower()
 
-    def __init__(self, polling: PollingConfig, transport: httpx.AsyncBaseTransport | None = None):
+
+def _getaddrinfo(host: str) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
+
+
+async def _off_loop(work: Callable[[str], T], arg: str) -> T:
+    """`work(arg)` in a daemon thread: a DNS lookup that hangs cannot delay the exit, as a
+    worker of the default executor (joined at shutdown) would."""
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(work(arg))
+        except Exception as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="resolve", daemon=True).start()
+    return await asyncio.wrap_future(future)
+
+
+def _kind(address: str) -> str:
+    """'public', or which kind of non-public address: loopback, link-local or private."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback or ip.is_unspecified:  # 0.0.0.0 and :: connect to this machine
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    return "public" if ip.is_global else "private"
+
+
+async def _kinds(host: str, resolve: Resolver) -> set[str]:
+    try:
+        addresses: Sequence[str] = [str(ipaddress.ip_address(host.split("%", 1)[0]))]
+    except ValueError:
+        addresses = await _off_loop(resolve, host)
+    return {_kind(address.split("%", 1)[0]) for address in addresses}
+
+
+async def check_redirect(
+    origin_url: str,
+    target_url: str,
+    *,
+    allow_private: bool,
+    resolve: Resolver | None = None,
+) -> None:
+    """Whether a redirect from a feed at `origin_url` may be followed to `target_url`.
+
+    Only http(s) targets are followed. Unless `allow_private`, every address the target's host
+    resolves to must be public, or of a kind (loopback, link-local, private) that the origin's
+    own addresses include: a feed on 127.0.0.1 may move to another port of it, a feed on the
+    internet may not move into the machine or its network.
+
+    Raises:
+        FetchError: a one-line reason the redirect is refused.
+    """
+    target = urlsplit(target_url)
+    if target.scheme not in ("http", "https"):
+        raise FetchError(f"refused a redirect to a {target.scheme}: URL (only http and https)")
+    host = (target.hostname or "").lower()
+    origin = (urlsplit(origin_url).hostname or "").lower()
+    if allow_private or host == origin:
+        return
+    resolve = resolve or _getaddrinfo
+    try:
+        kinds = await _kinds(host, resolve)
+    except (OSError, UnicodeError, ValueError):
+        raise FetchError(f"refused a redirect to {host}: cannot resolve it") from None
+    try:
+        allowed = {"public"} | await _kinds(origin, resolve)
+    except (OSError, UnicodeError, ValueError):
+        allowed = {"public"}
+    refused = sorted(kinds - allowed)
+    if refused:
+        raise FetchError(
+            f"refused a redirect to {host}: a {refused[0]} address, and the feed is not on one"
+            " (polling.allow_private)"
+        )
+
+
+class _Host:
+    """One host's turn-taking and its run of timeouts."""
+
+    __slots__ = ("limit", "timeouts", "until", "until_text")
+
+    def __init__(self, per_host: int) -> None:
+        self.limit = asyncio.Semaphore(per_host)
+        self.timeouts = 0
+        self.until = 0.0
+        self.until_text = ""
+
+
+class Fetcher:
+    """Fetches feeds under a per-host and a global concurrency limit, in that order.
+
+    `fetch()` takes both itself. The daemon holds `host_slot()` and its own global slot around
+    a whole poll and calls `get()` inside them.
+
+    Args:
+        polling: the limits, the deadline, the User-Agent and `allow_private`.
+        transport: an httpx transport for every client (tests of faults a server cannot make).
+        resolve: how redirect targets' host names are resolved (default: getaddrinfo).
+        clock: monotonic seconds, for how long a host is backed off.
+    """
+
+    def __init__(
+        self,
+        polling: PollingConfig,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        resolve: Resolver | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._polling = polling
         self._deadline = polling.timeout.total_seconds()
         self._transport = transport
+        self._resolve = resolve or _getaddrinfo
+        self._clock = clock
         self._ssl = httpx.create_ssl_context()
         # One small client per host: httpcore's pool does work quadratic in its size on every
         # request, so many small pools beat one large one.
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._global = asyncio.Semaphore(polling.concurrency)
-        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._hosts: dict[str, _Host] = {}
+
+    @property
+    def polling(self) -> PollingConfig:
+        return self._polling
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -121,7 +270,7 @@ class Fetcher:
             await client.aclose()
 
     def _client(self, url: str) -> httpx.AsyncClient:
-        host = urlsplit(url).netloc.lower()
+        host = _host_name(url)
         client = self._clients.get(host)
         if client is None:
             polling = self._polling
@@ -142,43 +291,116 @@ class Fetcher:
             self._clients[host] = client
         return client
 
-    def _host_limit(self, url: str) -> asyncio.Semaphore:
-        host = urlsplit(url).netloc.lower()
-        if host not in self._hosts:
-            self._hosts[host] = asyncio.Semaphore(self._polling.per_host)
-        return self._hosts[host]
+    def _host(self, url: str) -> tuple[str, _Host]:
+        name = _host_name(url)
+        host = self._hosts.get(name)
+        if host is None:
+            host = self._hosts[name] = _Host(self._polling.per_host)
+        return name, host
+
+    def _refuse_if_backing_off(self, name: str, host: _Host) -> None:
+        left = host.until - self._clock()
+        if host.timeouts >= _HOST_TIMEOUTS and left > 0:
+            # `retry_after`: the feed is not tried again before its host is.
+            raise FetchError(
+                f"host {name} timed out {host.timeouts} times in a row;"
+                f" backing off until {host.until_text}",
+                retry_after=left,
+            )
+
+    @contextlib.asynccontextmanager
+    async def host_slot(self, url: str) -> AsyncIterator[None]:
+        """Wait for a turn on `url`'s host (`polling.per_host` at once), holding nothing else.
+
+        A caller takes any global slot only once inside, so feeds queued on one slow host
+        never keep other hosts' feeds waiting.
+
+        Raises:
+            FetchError: at once, while the host is backed off after timing out repeatedly.
+        """
+        name, host = self._host(url)
+        self._refuse_if_backing_off(name, host)
+        async with host.limit:
+            # The host may have started backing off while this feed was queued.
+            self._refuse_if_backing_off(name, host)
+            yield
 
     async def fetch(
-        self, url: str, etag: str | None = None, last_modified: str | None = None
+        self,
+        url: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        *,
+        origin: str | None = None,
     ) -> FetchResult:
-        """GET `url` conditionally; the whole exchange is bounded by `polling.timeout`.
+        """Take a turn on the host and a global slot, then `get` the URL."""
+        async with self.host_slot(url), self._global:
+            return await self.get(url, etag, last_modified, origin=origin)
+
+    async def get(
+        self,
+        url: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        *,
+        origin: str | None = None,
+    ) -> FetchResult:
+        """GET `url` conditionally, now: the caller holds `host_slot(url)`. The whole exchange
+        is bounded by `polling.timeout`.
+
+        `origin` is the feed's configured URL when `url` is a remembered new address of it:
+        that address must pass the redirect rule from `origin` too.
 
         Raises:
             FetchError: with `.status` and `.retry_after` where the server gave them.
         """
-        async with self._global, self._host_limit(url):
-            try:
-                async with asyncio.timeout(self._deadline):
-                    return await self._fetch(url, etag, last_modified)
-            except TimeoutError:
-                raise FetchError(f"timed out after {self._deadline:g}s") from None
-            except httpx.TooManyRedirects as exc:
-                raise FetchError(str(exc)) from exc
-            except httpx.InvalidURL as exc:
-                raise FetchError(f"invalid URL: {exc}") from exc
-            except httpx.TimeoutException:
-                raise FetchError(f"timed out after {self._deadline:g}s") from None
-            except (httpx.DecodingError, zlib.error) as exc:
-                raise FetchError(f"cannot decompress the response: {exc}") from exc
-            except httpx.TransportError as exc:
-                raise FetchError(_describe_transport_error(exc)) from exc
+        name, host = self._host(url)
+        try:
+            async with asyncio.timeout(self._deadline):
+                result = await self._fetch(url, etag, last_modified, origin or url)
+        except (TimeoutError, httpx.TimeoutException):
+            self._timed_out(name, host)
+            raise FetchError(f"timed out after {self._deadline:g}s") from None
+        except httpx.TooManyRedirects as exc:
+            raise FetchError(str(exc)) from exc
+        except httpx.InvalidURL as exc:
+            raise FetchError(f"invalid URL: {exc}") from exc
+        except (httpx.DecodingError, zlib.error) as exc:
+            raise FetchError(f"cannot decompress the response: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise FetchError(_describe_transport_error(exc)) from exc
+        except FetchError:
+            host.timeouts = 0  # it answered, if not as it should
+            raise
+        host.timeouts = 0
+        return result
 
-    async def _fetch(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
+    def _timed_out(self, name: str, host: _Host) -> None:
+        host.timeouts += 1
+        if host.timeouts < _HOST_TIMEOUTS or self._clock() < host.until:
+            return  # requests already in flight when the backoff began do not lengthen it
+        # Doubling from the default interval with each further timeout, capped.
+        rounds = min(host.timeouts - _HOST_TIMEOUTS, 30)
+        seconds = min(
+            self._polling.interval.total_seconds() * 2**rounds,
+            self._polling.max_backoff.total_seconds(),
+        )
+        host.until = self._clock() + seconds
+        until = datetime.now(UTC) + timedelta(seconds=seconds)
+        host.until_text = until.strftime("%Y-%m-%dT%H:%M:%SZ")
+        log.warning("host.backing_off", host=name, timeouts=host.timeouts, until=host.until_text)
+
+    async def _fetch(
+        self, url: str, etag: str | None, last_modified: str | None, origin: str
+    ) -> FetchResult:
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        allow_private = self._polling.allow_private
+        if url != origin:
+            await check_redirect(origin, url, allow_private=allow_private, resolve=self._resolve)
         current = url
         all_permanent = True
         for _ in range(_MAX_REDIRECTS + 1):
@@ -196,6 +418,9 @@ class Fetcher:
                     await self._read_capped(response)  # so the connection can be reused
                     all_permanent = all_permanent and response.status_code in _PERMANENT
                     current = urljoin(current, location)
+                    await check_redirect(
+                        origin, current, allow_private=allow_private, resolve=self._resolve
+                    )
                     continue
                 moved_to = current if current != url and all_permanent else None
                 if response.status_code == 304:

@@ -13,15 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
+from monitor.config import Config
 from monitor.metrics import Metrics
+from monitor.store.housekeeping import StoreSummary
 
-__all__ = ["HealthReport", "HealthServer"]
+__all__ = ["HealthReport", "HealthServer", "degradations", "failing_too_long"]
 
 log = structlog.get_logger("monitor.health")
 
@@ -44,16 +47,24 @@ _REASONS = {
 
 @dataclass(frozen=True, slots=True)
 class HealthReport:
-    """What /healthz says: healthy when the database takes writes and the daemon isn't stopping.
+    """What /healthz says (the rule is in the README, "Run as a service"):
 
-    Failing feeds, dead deliveries and an invalid config file are reported without making the
-    service unhealthy: restarting it would not fix any of them.
+    - 503 `unhealthy` when the database takes no writes (or its file was deleted or replaced),
+      or the daemon is stopping: a restart is what fixes those;
+    - 200 `degraded` when the process works but something needs a person: the config file on
+      disk is invalid (the previous one runs), a feed has failed for longer than
+      max(3 intervals, 1 h), deliveries died in the last 24 h (`degradations`);
+    - 200 `ok` otherwise.
     """
 
     database_writable: bool
     stopping: bool = False
     details: Mapping[str, Any] = field(default_factory=dict)
     """Everything else worth knowing, as JSON-ready values."""
+    degraded: tuple[str, ...] = ()
+    """Problems that need a person but not a restart, one line each."""
+    database_error: str | None = None
+    """Why the database takes no writes, when known."""
 
     @property
     def healthy(self) -> bool:
@@ -62,16 +73,78 @@ class HealthReport:
     def to_json(self) -> dict[str, Any]:
         problems = []
         if not self.database_writable:
-            problems.append("database not writable")
+            problems.append(
+                f"database not writable: {self.database_error}"
+                if self.database_error
+                else "database not writable"
+            )
         if self.stopping:
             problems.append("stopping")
+        problems.extend(self.degraded)
+        status = "degraded" if self.degraded else "ok"
         return {
-            "status": "ok" if self.healthy else "unhealthy",
+            "status": status if self.healthy else "unhealthy",
             "problems": problems,
             "database_writable": self.database_writable,
             "stopping": self.stopping,
             **self.details,
         }
+
+
+_FAILING_FLOOR = timedelta(hours=1)
+_FAILING_INTERVALS = 3
+_DEAD_WINDOW = "24h"
+_MAX_CONFIG_LINES = 5
+"""Config problems listed on /healthz; `check-config` prints them all."""
+
+
+def failing_too_long(interval: timedelta) -> timedelta:
+    """How long a feed may fail before /healthz reports it: max(3 intervals, 1 h).
+
+    A few failed polls are normal (a site's deploy, a blip); a feed still failing after three
+    of its intervals and at least an hour is something a person should look at.
+    """
+    return max(interval * _FAILING_INTERVALS, _FAILING_FLOOR)
+
+
+def degradations(
+    config: Config,
+    summary: StoreSummary | None,
+    config_error: Sequence[str],
+    now: datetime,
+) -> tuple[str, ...]:
+    """The `degraded` problems /healthz lists, one line each, at `now`.
+
+    Args:
+        config: the running config (each feed's interval).
+        summary: the database's picture (`Store.summary`), None if it could not be read.
+        config_error: the problems of the config file on disk, when a reload rejected it.
+        now: the clock.
+    """
+    problems = [f"config invalid on disk (the previous one runs): {line}" for line in config_error]
+    if len(problems) > _MAX_CONFIG_LINES:
+        more = len(problems) - _MAX_CONFIG_LINES
+        problems[_MAX_CONFIG_LINES:] = [f"config invalid on disk: {more} more problems"]
+    if summary is None:
+        return tuple(problems)
+    intervals = {feed.name: config.feed_interval(feed) for feed in config.feeds}
+    for feed in summary.failing_feeds:
+        if feed.failing_since is None or feed.name not in intervals:
+            continue
+        since = datetime.fromisoformat(feed.failing_since)
+        if now - since >= failing_too_long(intervals[feed.name]):
+            problems.append(
+                f"feed {feed.name!r} failing since {feed.failing_since}"
+                f" ({feed.errors} failed polls): {feed.last_error}"
+            )
+    dead = sum(row.count for row in summary.dead_last_24h)
+    if dead:
+        sinks = ", ".join(f"{row.sink}: {row.count}" for row in summary.dead_last_24h)
+        problems.append(
+            f"{dead} {'delivery' if dead == 1 else 'deliveries'} dead in the last {_DEAD_WINDOW}"
+            f" ({sinks}): see `news-monitor deliveries --dead`"
+        )
+    return tuple(problems)
 
 
 @dataclass(frozen=True, slots=True)

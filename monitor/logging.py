@@ -1,23 +1,104 @@
 """structlog, configured once from the CLI: JSON lines off a terminal, readable on one.
 
 Logs go to stderr so that a command's own output on stdout (`alerts --json`) stays clean;
-systemd's journal takes both streams.
+systemd's journal takes both streams. Every line, ours and the libraries' (httpx, APScheduler,
+Apprise, argostranslate log through the standard library), is written by one handler with
+structlog's `ProcessorFormatter`, so all of them have the same shape: `event`, `level`,
+`timestamp`, plus `logger` for a library's line. When stderr is the journal, each line starts
+with its syslog priority (`<4>` for a warning, sd-daemon(3)), so `journalctl -p warning`
+filters.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 import structlog
 
+from monitor.redact import redact, shown_url
+
 __all__ = ["configure_logging"]
+
+_PRIORITY = {
+    logging.DEBUG: 7,
+    logging.INFO: 6,
+    logging.WARNING: 4,
+    logging.ERROR: 3,
+    logging.CRITICAL: 2,
+}
+"""Syslog priority (`<N>` at the start of a journal line) of each stdlib level."""
+_QUIET = ("apscheduler", "httpx", "httpcore", "apprise", "argostranslate", "trafilatura")
+"""Libraries whose INFO lines (a job run, a request, a send) our own events say better: only
+their warnings and errors are written, unless the level is debug."""
+
+
+class _Quiet(logging.Filter):
+    def __init__(self, floor: int) -> None:
+        super().__init__()
+        self.floor = floor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # A filter on the handler, not a level on their loggers: argostranslate sets its own
+        # logger's level when it is imported, after this.
+        return record.levelno >= self.floor or record.name.split(".")[0] not in _QUIET
+
+
+class _JournalFormatter(structlog.stdlib.ProcessorFormatter):
+    """Prefixes every line with its record's syslog priority, for the journal to read."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = f"<{_PRIORITY.get(record.levelno, 6)}>"
+        return "\n".join(priority + line for line in super().format(record).split("\n"))
+
+
+def _to_journal(stream: TextIO, environ: Mapping[str, str]) -> bool:
+    """Whether `stream` is the journal: systemd names the journal's stream in JOURNAL_STREAM
+    as `device:inode` (systemd.exec(5)); a pipe or file of the same process is not it."""
+    device, _, inode = environ.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        stat = os.fstat(stream.fileno())
+        return (stat.st_dev, stat.st_ino) == (int(device), int(inode))
+    except (OSError, ValueError):  # no file descriptor, or no such variable
+        return False
+
+
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
+
+
+def _redact_library_line(
+    _logger: Any, _method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """A library's line (httpx logs every request URL) shows URLs as scheme and host, and
+    nothing secret-shaped: a sink's URL path or a bot token is a secret. Our own events are
+    redacted where they are made, with the configured secrets at hand."""
+    if event_dict.get("_from_structlog"):
+        return event_dict
+    for key, value in event_dict.items():
+        if isinstance(value, str) and not key.startswith("_"):
+            event_dict[key] = redact(_URL.sub(lambda m: shown_url(m.group()), value))
+    return event_dict
+
+
+def _stdlib_logger(*args: Any) -> logging.Logger:
+    # structlog passes `get_logger`'s name, if one was given.
+    return logging.getLogger(args[0] if args else "monitor")
 
 
 def configure_logging(
-    level: str = "info", json: bool | None = None, stream: TextIO | None = None
+    level: str = "info",
+    json: bool | None = None,
+    stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> None:
+    """Sends our events and the libraries' through one handler on `stream` (stderr).
+
+    Called again, it replaces the handler it installed before.
+    """
     stream = stream or sys.stderr
     if json is None:
         json = not stream.isatty()
@@ -26,20 +107,47 @@ def configure_logging(
         if json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
+    threshold = logging.getLevelNamesMapping()[level.upper()]
+    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            timestamper,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
-            renderer,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
+        logger_factory=_stdlib_logger,
         cache_logger_on_first_use=False,
     )
-    # APScheduler logs every job run at INFO through stdlib logging; our own events say more.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    formatter_class = (
+        _JournalFormatter
+        if _to_journal(stream, os.environ if environ is None else environ)
+        else structlog.stdlib.ProcessorFormatter
+    )
+    handler = logging.StreamHandler(stream)
+    handler.set_name("news-monitor")
+    handler.addFilter(_Quiet(logging.WARNING if threshold > logging.DEBUG else logging.DEBUG))
+    handler.setFormatter(
+        formatter_class(
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.stdlib.add_logger_name,
+                timestamper,
+            ],
+            processors=[
+                structlog.processors.format_exc_info,
+                _redact_library_line,
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "news-monitor"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(threshold)

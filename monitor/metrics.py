@@ -12,6 +12,7 @@ Two kinds of series:
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -19,6 +20,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from monitor import __version__
 from monitor.store.housekeeping import StoreSummary
 
 __all__ = ["Metrics"]
@@ -179,6 +181,12 @@ class Metrics:
             "How late the event loop's last heartbeat ran.",
             registry=registry,
         )
+        Gauge(
+            f"{_PREFIX}_build_info",
+            "Always 1; its labels name the running news-monitor and Python.",
+            ["version", "python"],
+            registry=registry,
+        ).labels(__version__, platform.python_version()).set(1)
         for outcome in ("new", "not_modified", "failed"):
             self._polls.labels(outcome)
         for result in ("ok", "invalid"):

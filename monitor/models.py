@@ -16,6 +16,10 @@ class Item:
     summary: str
     published_at: datetime | None
     story_key: str
+    content: str = ""
+    """The article body as text, when the feed carries more than the summary (RSS
+    `content:encoded`, Atom `content`, JSON Feed `content_html`): matched, not stored, not
+    shown. Empty when it would only repeat the summary; cut at `parse.CONTENT_CHARS`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import threading
 import time
+import traceback
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import asdict
 from datetime import timedelta
@@ -27,9 +30,10 @@ import structlog
 
 from monitor.config import Config, HttpConfig, load_config
 from monitor.errors import ConfigError, MonitorError
-from monitor.health import HealthReport, HealthServer
+from monitor.health import HealthReport, HealthServer, degradations
 from monitor.metrics import Metrics
 from monitor.notify import Notifier
+from monitor.redact import Redactor
 from monitor.store import iso, utcnow
 from monitor.store.housekeeping import StoreSummary
 from monitor.store.thread import StoreThread
@@ -44,6 +48,9 @@ _HEARTBEAT = 5.0
 _STATUS_EVERY = 15.0
 """Seconds between reads of the database for STATUS= and the /metrics gauges."""
 _PRUNE_BATCH = 1000
+_STOP_DEADLINE = 7.5
+"""Seconds from SIGTERM after which the process ends whatever is still stuck: systemd's
+default stop timeout is 10 s, and a stop must not end in its SIGKILL."""
 
 
 class Daemon(Protocol):
@@ -57,6 +64,11 @@ class Daemon(Protocol):
 
     @property
     def store_thread(self) -> StoreThread: ...
+
+    @property
+    def restart_needed(self) -> tuple[str, ...]:
+        """Config keys a reload changed that take effect only at the next start."""
+        ...
 
     async def reload(self, config: Config) -> None: ...
 
@@ -78,6 +90,12 @@ class PollResult(Protocol):
 
     @property
     def seconds(self) -> float: ...
+
+
+def _stop_now() -> None:
+    """The stop deadline passed: end as the second SIGTERM would (the handler is SIG_DFL)."""
+    log.error("monitor.stop_deadline", seconds=_STOP_DEADLINE)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _plural(count: int, word: str) -> str:
@@ -178,6 +196,10 @@ class Operations:
             loop.remove_signal_handler(other)
             signal.signal(other, signal.SIG_DFL)
         self.daemon.stopping.set()
+        # A thread, not the loop: what might overrun is a call that blocks the loop.
+        deadline = threading.Timer(_STOP_DEADLINE, _stop_now)
+        deadline.daemon = True
+        deadline.start()
 
     async def aclose(self) -> None:
         if not self._stopping:
@@ -252,9 +274,15 @@ class Operations:
                 await daemon.reload(config)
             except Exception as exc:
                 # The old config keeps running whatever went wrong; the error shows as for an
-                # invalid file.
-                log.exception("config.reload_failed", file=str(path), error=str(exc))
-                error = [f"{path.name}: reload failed: {exc}"]
+                # invalid file, with no secret of either config in it (/healthz is open).
+                redact = Redactor.for_sinks([*daemon.config.sinks, *config.sinks])
+                log.error(
+                    "config.reload_failed",
+                    file=str(path),
+                    error=redact(repr(exc)),
+                    traceback=redact("".join(traceback.format_exception(exc))),
+                )
+                error = [f"{path.name}: reload failed: {redact(str(exc))}"]
             else:
                 await self._relisten(config.http)
         self._config_error = tuple(error)
@@ -304,6 +332,8 @@ class Operations:
         )
         if self._config_error:
             line += f"; config invalid, running the previous one: {self._config_error[0]}"
+        if self.daemon.restart_needed:
+            line += f"; restart to apply: {', '.join(self.daemon.restart_needed)}"
         return line
 
     def _send_status(self) -> None:
@@ -346,6 +376,7 @@ class Operations:
                 "file": str(self.daemon.config.source),
                 "error": list(self._config_error) or None,
             },
+            "restart_needed": list(self.daemon.restart_needed),
             "event_loop_lag_seconds": round(self._loop_lag, 3),
         }
         if summary is not None:
@@ -363,7 +394,13 @@ class Operations:
                 "dead_by_sink": {d.sink: d.count for d in summary.deliveries if d.status == "dead"},
             }
             details["last_poll_at"] = iso(summary.last_poll_at)
-        return HealthReport(writable, self._stopping, details)
+        return HealthReport(
+            writable,
+            self._stopping,
+            details,
+            degraded=degradations(self.daemon.config, summary, self._config_error, utcnow()),
+            database_error=str(store.lost) if store.lost is not None else None,
+        )
 
     # Background tasks ---------------------------------------------------------------------
 
@@ -402,7 +439,11 @@ class Operations:
         cutoff = utcnow() - daemon.config.retention.items
         store = daemon.store_thread
         counts = []
-        for query in (store.store.prune_items, store.store.prune_translations):
+        for query in (
+            store.store.prune_items,
+            store.store.prune_translations,
+            store.store.prune_articles,
+        ):
             total = 0
             while not daemon.stopping.is_set():
                 removed = await store.call(query, cutoff, _PRUNE_BATCH)
@@ -415,6 +456,7 @@ class Operations:
             "store.pruned",
             items=counts[0],
             translations=counts[1],
+            articles=counts[2],
             before=iso(cutoff),
             wal_busy=checkpoint.busy,
             seconds=round(time.perf_counter() - started, 3),

@@ -1,8 +1,12 @@
 """Feed bytes → `ParsedFeed` of plain-text `Item`s. Pure: no I/O, safe to run in a worker process.
 
 feedparser reads RSS, Atom and RDF and is given the HTTP `Content-Type`, so a charset declared
-only there (windows-1256 Arabic, say) decodes right. JSON Feed is read here. HTML in titles and
-summaries becomes plain text, with entities decoded even when the publisher escaped them twice.
+only there (windows-1256 Arabic, say) decodes right. JSON Feed is read here. HTML in titles,
+summaries and content becomes plain text, with entities decoded even when the publisher escaped
+them twice.
+
+A bad field drops that field, never the item or the feed: an implausible date leaves the item
+undated, a link that cannot be read leaves it a title story key.
 """
 
 from __future__ import annotations
@@ -12,18 +16,31 @@ import hashlib
 import html
 import json
 import re
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 import feedparser
 
+from monitor._storykey import canonical_url, story_key
 from monitor.errors import NotAFeedError
 from monitor.models import Item, ParsedFeed
 
-__all__ = ["canonical_url", "html_to_text", "parse_feed", "story_key"]
+__all__ = ["CONTENT_CHARS", "canonical_url", "html_to_text", "parse_feed", "story_key"]
+
+CONTENT_CHARS = 20_000
+"""Text of an item's content (the article body) kept for matching; more is cut."""
+_CONTENT_MARKUP = 20 * CONTENT_CHARS
+"""Markup of a content read at most: bounds the time HTML-to-text takes on a huge body."""
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""Dates on or before this are not news: a zero timestamp, or a year 0001 read as 0100."""
+_AHEAD = timedelta(days=1)
+"""How far past now a date may lie (a publisher's clock or zone off by hours). A date further
+ahead would dodge `backfill` forever, so it is dropped."""
 
 _BLOCK_TAGS = frozenset(
     [
@@ -57,15 +74,13 @@ _BLOCK_TAGS = frozenset(
     ]
 )
 _SKIP_TAGS = frozenset({"script", "style", "template", "noscript"})
+_LITERAL_TAGS = frozenset({"code", "kbd", "pre", "samp", "tt"})
+"""Elements whose text shows markup as written: an escaped tag in them is text, not markup."""
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
-_TRACKING = re.compile(
-    r"^(utm_\w+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|yclid|_ga|ocid|at_\w+)$"
-)
 _BARE_AMPERSAND = re.compile(
     rb"&(?!(?:[A-Za-z][A-Za-z0-9]{0,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});)"
 )
-_FINGERPRINT_JUNK = re.compile(r"[\W_]+")
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._-]+)["']?""", re.IGNORECASE)
 _UTF8 = frozenset({"utf-8", "utf8"})
@@ -73,82 +88,71 @@ _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
 
 
 class _TextExtractor(HTMLParser):
+    """A fragment's text as (text, literal) parts; literal parts lie inside `_LITERAL_TAGS`."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
+        self.parts: list[tuple[str, bool]] = []
         self._skipping = 0
+        self._literal = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP_TAGS:
             self._skipping += 1
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
+            return
+        if tag in _LITERAL_TAGS:
+            self._literal += 1
+        if tag in _BLOCK_TAGS:
+            self.parts.append(("\n", False))
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP_TAGS:
             self._skipping = max(0, self._skipping - 1)
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
+            return
+        if tag in _LITERAL_TAGS:
+            self._literal = max(0, self._literal - 1)
+        if tag in _BLOCK_TAGS:
+            self.parts.append(("\n", False))
 
     def handle_data(self, data: str) -> None:
         if not self._skipping:
-            self.parts.append(data)
+            self.parts.append((data, self._literal > 0))
 
 
-def _extract(markup: str) -> str:
+def _extract(markup: str) -> list[tuple[str, bool]]:
     extractor = _TextExtractor()
     extractor.feed(markup)
     extractor.close()
-    return "".join(extractor.parts)
+    return extractor.parts
+
+
+def _decoded_again(text: str) -> str:
+    # Markup escaped twice (`&amp;lt;b&amp;gt;`) is still markup after one decoding.
+    if _TAG.search(text):
+        text = "".join(part for part, _ in _extract(text))
+    # `&amp;quot;` arrives as `&quot;` after one decoding: publishers escape twice.
+    if "&" in text:
+        text = html.unescape(text)
+    return text
 
 
 def html_to_text(markup: str) -> str:
-    """Plain text of an HTML fragment: tags dropped, entities decoded (twice-escaped ones too)."""
+    """Plain text of an HTML fragment: tags dropped, entities decoded (twice-escaped ones too).
+
+    Text in `<code>`, `<pre>`, `<kbd>`, `<samp>` and `<tt>` is decoded once only: there an
+    escaped tag (`<code>&lt;br /></code>`) is text the publisher meant to show.
+    """
     if not markup:
         return ""
     text = markup
     if "<" in text or "&" in text:
-        text = _extract(text)
-        # Markup escaped twice (`&amp;lt;b&amp;gt;`) is still markup after one decoding.
-        if _TAG.search(text):
-            text = _extract(text)
-        # `&amp;quot;` arrives as `&quot;` after one decoding: publishers escape twice.
-        if "&" in text:
-            text = html.unescape(text)
+        pieces = []
+        for literal, parts in groupby(_extract(text), key=itemgetter(1)):
+            run = "".join(part for part, _ in parts)
+            pieces.append(run if literal else _decoded_again(run))
+        text = "".join(pieces)
     text = _SPACES.sub(" ", text)
     return _NEWLINES.sub("\n", text).strip()
-
-
-def canonical_url(url: str) -> str:
-    """A link as a story identity: lower-case scheme and host, no `www.`, tracking or fragment."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    if scheme == "http":
-        scheme = "https"
-    host = (parts.hostname or "").lower().removeprefix("www.")
-    if parts.port and parts.port not in (80, 443):
-        host = f"{host}:{parts.port}"
-    path = parts.path.rstrip("/") or "/"
-    query = urlencode(
-        [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not _TRACKING.match(k)
-        ]
-    )
-    return urlunsplit((scheme, host, path, query, ""))
-
-
-def title_fingerprint(title: str) -> str:
-    folded = _FINGERPRINT_JUNK.sub(" ", title.casefold()).strip()
-    return hashlib.sha256(folded.encode()).hexdigest()[:24]
-
-
-def story_key(url: str | None, title: str) -> str:
-    """The identity of a story across feeds (DESIGN §6)."""
-    if url and urlsplit(url).scheme in ("http", "https"):
-        return "url:" + canonical_url(url)
-    return "title:" + title_fingerprint(title)
 
 
 def _guid(entry_id: str | None, link: str | None, title: str, published: str | None) -> str:
@@ -169,16 +173,40 @@ def _from_struct(value: Any) -> datetime | None:
         return None
 
 
+def _from_iso(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)  # a date without a zone is taken as UTC
+        # Near datetime's ends, a zone can carry the moment out of range.
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _plausible(dates: Iterable[datetime | None], now: datetime) -> datetime | None:
+    """The first date that could be a news item's (see `_EARLIEST` and `_AHEAD`)."""
+    return next((d for d in dates if d is not None and _EARLIEST < d <= now + _AHEAD), None)
+
+
 def _make_item(
     entry_id: str | None,
     link: str | None,
     raw_title: str,
     raw_summary: str,
+    raw_content: str,
     published_at: datetime | None,
     published_text: str | None,
 ) -> Item | None:
     title = html_to_text(raw_title).replace("\n", " ")
     summary = html_to_text(raw_summary)
+    content = html_to_text(raw_content[:_CONTENT_MARKUP])[:CONTENT_CHARS]
+    if not summary:
+        summary, content = content, ""
+    elif content == summary:
+        content = ""
     if not title and not summary:
         return None
     link = link.strip() if link else None
@@ -189,6 +217,7 @@ def _make_item(
         summary=summary,
         published_at=published_at,
         story_key=story_key(link, title or summary[:200]),
+        content=content,
     )
 
 
@@ -198,7 +227,7 @@ def _looks_like_json(content: bytes, content_type: str | None) -> bool:
     return content.lstrip()[:1] == b"{"
 
 
-def _parse_json_feed(content: bytes) -> ParsedFeed:
+def _parse_json_feed(content: bytes, now: datetime) -> ParsedFeed:
     try:
         document = json.loads(content)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -212,23 +241,18 @@ def _parse_json_feed(content: bytes) -> ParsedFeed:
         if not isinstance(entry, dict):
             continue
         published = entry.get("date_published") or entry.get("date_modified")
-        published_at = None
-        if isinstance(published, str):
-            try:
-                published_at = datetime.fromisoformat(published.replace("Z", "+00:00"))
-                if published_at.tzinfo is None:
-                    published_at = published_at.replace(tzinfo=UTC)
-                published_at = published_at.astimezone(UTC)
-            except ValueError:
-                published_at = None
-        summary = entry.get("summary") or entry.get("content_html") or entry.get("content_text")
+        published_at = _plausible(
+            (_from_iso(entry.get("date_published")), _from_iso(entry.get("date_modified"))), now
+        )
+        body = entry.get("content_html") or entry.get("content_text")
         entry_id = entry.get("id")
         link = entry.get("url") or entry.get("external_url")
         item = _make_item(
             str(entry_id) if entry_id is not None else None,
             link if isinstance(link, str) else None,
             str(entry.get("title") or ""),
-            str(summary or ""),
+            str(entry.get("summary") or ""),
+            str(body or ""),
             published_at,
             published if isinstance(published, str) else None,
         )
@@ -272,18 +296,32 @@ def _utf8_repaired(content: bytes, content_type: str | None) -> tuple[bytes, str
     return content, content_type
 
 
+def _resolved(link: str | None, base: str | None) -> str | None:
+    if not link or not base:
+        return link
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return None  # a link that cannot be read (`http://[::1/`) is no link
+
+
 def parse_feed(
-    content: bytes, content_type: str | None = None, url: str | None = None
+    content: bytes,
+    content_type: str | None = None,
+    url: str | None = None,
+    *,
+    now: datetime | None = None,
 ) -> ParsedFeed:
-    """Parse a fetched document.
+    """Parse a fetched document; `now` (default: the clock) bounds plausible item dates.
 
     Raises:
         NotAFeedError: the document holds no feed (an HTML page, an empty body, random JSON).
     """
     if not content.strip():
         raise NotAFeedError("not a feed: the response body is empty")
+    now = now or datetime.now(UTC)
     if _looks_like_json(content, content_type):
-        return _parse_json_feed(content)
+        return _parse_json_feed(content, now)
     content, content_type = _utf8_repaired(content, content_type)
     # No Content-Location: feedparser would resolve relative guids against the URL, and an
     # item's identity must not change when its feed moves.
@@ -305,18 +343,17 @@ def parse_feed(
         raise NotAFeedError(f"not a feed: {warning or 'no RSS, Atom or RDF root element'}")
     items = []
     for entry in parsed.entries:
-        summary = entry.get("summary") or ""
-        if not summary and entry.get("content"):
-            summary = entry["content"][0].get("value", "")
-        link = entry.get("link")
-        if link and url:
-            link = urljoin(url, link)
+        body = entry["content"][0].get("value", "") if entry.get("content") else ""
+        # `in`, not `get`: feedparser warns when `updated_parsed` is read and only
+        # `published_parsed` exists.
+        dates = [entry[key] for key in ("published_parsed", "updated_parsed") if key in entry]
         item = _make_item(
             entry.get("id"),
-            link,
+            _resolved(entry.get("link"), url),
             entry.get("title") or "",
-            summary,
-            _from_struct(entry.get("published_parsed") or entry.get("updated_parsed")),
+            entry.get("summary") or "",
+            body,
+            _plausible((_from_struct(d) for d in dates), now),
             entry.get("published") or entry.get("updated"),
         )
         if item:

@@ -15,7 +15,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,13 +26,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.analyze import Analyzer
-from monitor.config import Config, FeedConfig
+from monitor.article import ArticleJob, ArticleReader
+from monitor.config import Config, FeedConfig, PollingConfig
 from monitor.deliver import Dispatcher, DispatchReport
-from monitor.errors import FetchError
+from monitor.errors import FetchError, StoreFileLost
 from monitor.fetch import Fetcher, backoff_delay
 from monitor.models import Analysis, Item, Match, ParsedFeed
 from monitor.ops import Operations
-from monitor.parse import parse_feed
+from monitor.parse import CONTENT_CHARS, parse_feed
 from monitor.store import AlertPlan, FeedState, NewItem, PollWrite, Store, utcnow
 from monitor.store.thread import StoreThread
 from monitor.store.translations import UntranslatedItem
@@ -45,8 +46,11 @@ log = structlog.get_logger("monitor.service")
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_SHUTDOWN_GRACE = 8.0
-"""Seconds in-flight polls get to finish on SIGTERM; systemd's default stop timeout is 10 s."""
+_SHUTDOWN_GRACE = 5.0
+"""Seconds in-flight polls get to finish on SIGTERM (deliveries get theirs at the same time)."""
+_STOP_BUDGET = 6.5
+"""Seconds from SIGTERM to the end of `run()`. Closing the store and the clients fits in the
+rest of the stop deadline (7.5 s, `monitor.ops`), inside systemd's stop timeout of 10 s."""
 _REQUEUE_WINDOW = timedelta(hours=24)
 """At start, untranslated items stored this recently are queued for translation again."""
 _DELIVER_ONCE_TIMEOUT = 30.0
@@ -66,6 +70,8 @@ class PollReport:
     alerts: int = 0
     error: str | None = None
     seconds: float = 0.0
+    held_back: int = 0
+    """New items that matched but are older than `backfill` (a first poll): stored only."""
 
 
 def alertable(item: Item, first_poll: bool, now: datetime, backfill: timedelta) -> bool:
@@ -102,7 +108,8 @@ def analyze_records(
     records: Iterable[dict[str, Any]],
     translator: Translator | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The `analyze` command's work: one result per `{"id","title","summary","language"?}`.
+    """The `analyze` command's work: one result per `{"id","title","summary","content"?,
+    "language"?}`. The content is cut where the daemon cuts an article body.
 
     With a `translator`, a non-English item is translated as the daemon would, and matches
     the English text adds are listed with fields `title_en` / `summary_en`.
@@ -110,7 +117,8 @@ def analyze_records(
     for record in records:
         title = str(record.get("title") or "")
         summary = str(record.get("summary") or "")
-        analysis = analyzer.analyze(title, summary, record.get("language"))
+        content = str(record.get("content") or "")[:CONTENT_CHARS]
+        analysis = analyzer.analyze(title, summary, record.get("language"), content=content)
         matches = list(analysis.matches)
         translation = None
         if translator is not None:
@@ -137,13 +145,18 @@ class Monitor:
         config: Config,
         *,
         parse_workers: int | None = None,
-        fetcher: Fetcher | None = None,
+        make_fetcher: Callable[[PollingConfig], Fetcher] = Fetcher,
         ops: Operations | None = None,
     ) -> None:
         self.config = config
         self._ops = ops
-        self._store = StoreThread(Store.open(config.database))
-        self._fetcher = fetcher or Fetcher(config.polling)
+        self._database = config.database
+        self.restart_needed: tuple[str, ...] = ()
+        """Settings changed by a reload that take effect only at the next start."""
+        self._store = StoreThread(Store.open(config.database), on_lost=self._store_lost)
+        self._make_fetcher = make_fetcher
+        self._fetcher = make_fetcher(config.polling)
+        self._retiring: dict[Fetcher, asyncio.Task[None]] = {}
         self._built_analyzer: Analyzer | None = None
         self._analyzer_lock = threading.Lock()
         self._analysis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze")
@@ -163,6 +176,13 @@ class Monitor:
             self._dispatcher.wake,
             observe=self._translated,
         )
+        self._articles = ArticleReader(
+            config.polling,
+            self._store,
+            self._article_pass,
+            self._dispatcher.wake,
+            make_fetcher=make_fetcher,
+        )
         self._parse_workers = parse_workers if parse_workers is not None else (os.cpu_count() or 1)
         self._parse_pool: Executor | None = None
         self._states: dict[str, FeedState] = {}
@@ -172,6 +192,8 @@ class Monitor:
         # faster than they are parsed and stored.
         self._slots = asyncio.Semaphore(config.polling.concurrency)
         self.stopping = asyncio.Event()
+        self.store_lost: StoreFileLost | None = None
+        """Set when the database file was deleted or replaced: `run` returns, to exit non-zero."""
 
     @property
     def analyzer(self) -> Analyzer:
@@ -200,13 +222,24 @@ class Monitor:
         await self.aclose()
 
     async def aclose(self) -> None:
+        await self._articles.aclose()
         await self._dispatcher.aclose()
         self._translation.close()
-        await self._fetcher.aclose()
+        retiring = dict(self._retiring)
+        for closing in retiring.values():
+            closing.cancel()
+        await asyncio.gather(*retiring.values(), return_exceptions=True)
+        for fetcher in [*retiring, self._fetcher]:
+            await fetcher.aclose()
         self._analysis.shutdown(wait=True)
         if self._parse_pool is not None:
             self._parse_pool.shutdown(wait=True, cancel_futures=True)
         self._store.close()
+
+    def _store_lost(self, error: StoreFileLost) -> None:
+        """The database file is gone from under us: stop, so the service manager restarts us."""
+        self.store_lost = error
+        self.stopping.set()
 
     async def sync_feeds(self) -> None:
         self._states = await self._store.call(self.store.sync_feeds, self.config.feeds)
@@ -228,21 +261,31 @@ class Monitor:
 
     async def poll_feed(self, feed: FeedConfig) -> PollReport:
         started = time.perf_counter()
+        # A reload swaps both; a poll keeps the ones it started with.
+        fetcher, slots = self._fetcher, self._slots
         with structlog.contextvars.bound_contextvars(feed=feed.name):
             try:
-                async with self._slots:
-                    report = await self._poll(feed, started)
+                # The host's turn first, a global slot only then: feeds queued behind a slow
+                # host hold no slot that another host's feed could use.
+                async with fetcher.host_slot(self._states[feed.name].fetch_url), slots:
+                    report = await self._poll(feed, fetcher, started)
+            except FetchError as exc:  # the host is backed off: failed without a request
+                report = await self._failed(feed, str(exc), None, exc.retry_after, started)
+            except StoreFileLost:
+                raise  # not this feed's failure, and nothing can record it: the daemon stops
             except Exception as exc:
                 # A bug in one feed's poll must not stop the others; it shows as failing.
                 log.exception("feed.crashed", error=repr(exc))
                 report = await self._failed(feed, f"internal error: {exc!r}", None, None, started)
         return report
 
-    async def _poll(self, feed: FeedConfig, started: float) -> PollReport:
+    async def _poll(self, feed: FeedConfig, fetcher: Fetcher, started: float) -> PollReport:
         state = self._states[feed.name]
         loop = asyncio.get_running_loop()
         try:
-            fetched = await self._fetcher.fetch(state.fetch_url, state.etag, state.last_modified)
+            fetched = await fetcher.get(
+                state.fetch_url, state.etag, state.last_modified, origin=feed.url
+            )
         except FetchError as exc:
             return await self._failed(feed, str(exc), exc.status, exc.retry_after, started)
         now = utcnow()
@@ -281,6 +324,7 @@ class Monitor:
         new_items = await loop.run_in_executor(
             self._analysis, self._analyze_items, fresh, feed, state.never_polled, now
         )
+        held_back = sum(1 for new in new_items if new.analysis.matches and not new.alerts)
         write = PollWrite(
             state.id,
             fetched.status,
@@ -290,6 +334,7 @@ class Monitor:
             parsed.title,
             now + interval,
             tuple(new_items),
+            held_back,
         )
         result = await self._store.call(self.store.record_poll, write, now)
         if result.deliveries:
@@ -312,6 +357,8 @@ class Monitor:
         )
         if self._ops is not None:
             self._ops.metrics.set_translation_queue(self._translation.queued)
+        if feed.full_text:
+            self._read_articles(feed, result.stored, state.never_polled, now)
         self._remember(feed.name, write, now)
         log.info(
             "feed.polled",
@@ -319,6 +366,7 @@ class Monitor:
             items=len(items),
             new=result.items,
             alerts=result.alerts,
+            held_back=held_back,
             seconds=_since(started),
         )
         return PollReport(
@@ -329,6 +377,7 @@ class Monitor:
             result.items,
             result.alerts,
             seconds=_since(started),
+            held_back=held_back,
         )
 
     def _analyze_items(
@@ -337,7 +386,9 @@ class Monitor:
         config, analyzer = self.config, self.analyzer
         out = []
         for item in items:
-            analysis: Analysis = analyzer.analyze(item.title, item.summary, feed.language)
+            analysis: Analysis = analyzer.analyze(
+                item.title, item.summary, feed.language, content=item.content
+            )
             plans: tuple[AlertPlan, ...] = ()
             if analysis.matches and alertable(item, first_poll, now, config.polling.backfill):
                 plans = alert_plans(config, analysis.matches)
@@ -393,6 +444,42 @@ class Monitor:
         matches = self.analyzer.match_english(translation.title, translation.summary)
         return alert_plans(self.config, matches)
 
+    def _read_articles(
+        self,
+        feed: FeedConfig,
+        stored: Sequence[tuple[int, NewItem]],
+        first_poll: bool,
+        now: datetime,
+    ) -> None:
+        """Queue the articles of a `full_text` feed's new items, after the poll stored them and
+        their alerts. Items that may not alert (backfill) are not read: nothing could come of it.
+        """
+        backfill = self.config.polling.backfill
+        self._articles.submit(
+            [
+                ArticleJob(
+                    item_id,
+                    new.item.story_key,
+                    new.item.url,
+                    feed.url,
+                    new.item.title,
+                    new.item.summary,
+                )
+                for item_id, new in stored
+                if new.item.url and alertable(new.item, first_poll, now, backfill)
+            ]
+        )
+
+    def _article_pass(self, job: ArticleJob, text: str) -> tuple[AlertPlan, ...]:
+        """On the article thread: the alerts an article's text adds (field `content`).
+
+        The text is matched with the item's title and summary, so a watchlist's `none` term in
+        any of them excludes the item; only watchlists the text itself matched are planned.
+        """
+        matches = self.analyzer.match(job.title, job.summary, text)
+        found = {m.watchlist for m in matches if m.field == "content"}
+        return alert_plans(self.config, [m for m in matches if m.watchlist in found])
+
     async def _failed(
         self,
         feed: FeedConfig,
@@ -444,6 +531,10 @@ class Monitor:
         feeds = [f for f in self.config.feeds if names is None or f.name in names]
         return list(await asyncio.gather(*(self.poll_feed(feed) for feed in feeds)))
 
+    async def read_queued_articles(self) -> None:
+        """Read the articles the polls queued, storing any alerts they add (`poll-once`)."""
+        await self._articles.flush()
+
     async def translate_queued(self) -> None:
         """Translate what the polls queued, storing it and any alerts it adds (`poll-once`)."""
         await self._translation.flush()
@@ -463,6 +554,8 @@ class Monitor:
             self._in_flight.add(task)
         try:
             report = await self.poll_feed(feed)
+        except StoreFileLost:
+            return  # logged once by the store thread, which stops the daemon
         except asyncio.CancelledError:
             # Only the shutdown drain cancels a poll, and it logs that; ending quietly keeps
             # APScheduler from printing a traceback for it.
@@ -502,11 +595,13 @@ class Monitor:
                 job.remove()
         for job_id, feed in wanted.items():
             interval = self.config.feed_interval(feed).total_seconds()
-            trigger = IntervalTrigger(
-                seconds=interval, jitter=interval * self.config.polling.jitter or None
-            )
+            jitter = interval * self.config.polling.jitter or None
+            trigger = IntervalTrigger(seconds=interval, jitter=jitter)
             existing = self._scheduler.get_job(job_id)
-            if existing is not None and existing.trigger.interval_length == interval:
+            if existing is not None and (
+                existing.trigger.interval_length,
+                existing.trigger.jitter,
+            ) == (interval, jitter):
                 continue
             self._scheduler.add_job(
                 self._scheduled_poll,
@@ -528,12 +623,38 @@ class Monitor:
         )
         with self._analyzer_lock:
             self._built_analyzer = analyzer
+        if config.polling.concurrency != self.config.polling.concurrency:
+            self._slots = asyncio.Semaphore(config.polling.concurrency)
+        if config.polling != self._fetcher.polling:
+            self._retire(self._fetcher)
+            self._fetcher = self._make_fetcher(config.polling)
         self.config = config
         self._dispatcher.reconfigure(config)
         self._translation.reconfigure(config)
+        self._articles.reconfigure(config.polling)
         await self.sync_feeds()
         self.sync_jobs()
+        # The store stays open on the file it started with; the rest applies now.
+        self.restart_needed = ("database",) if config.database != self._database else ()
+        if self.restart_needed:
+            log.warning(
+                "config.restart_needed",
+                keys=list(self.restart_needed),
+                database=str(self._database),
+            )
         log.info("config.reloaded", feeds=len(config.feeds), watchlists=len(config.watchlists))
+
+    def _retire(self, fetcher: Fetcher) -> None:
+        """Close a replaced fetcher once the polls that may still use it have finished."""
+        polls = set(self._in_flight)
+
+        async def close() -> None:
+            if polls:
+                await asyncio.wait(polls)
+            del self._retiring[fetcher]
+            await fetcher.aclose()
+
+        self._retiring[fetcher] = asyncio.get_running_loop().create_task(close())
 
     async def run(self) -> None:
         """Poll every feed on its schedule until `stopping` is set, then drain and return."""
@@ -561,9 +682,18 @@ class Monitor:
         finally:
             # Pause, drain, then shut down: APScheduler's asyncio executor cancels the jobs
             # still running when it shuts down, which would cut in-flight polls short.
+            stop_by = time.monotonic() + _STOP_BUDGET
             self._scheduler.pause()
             await self._drain()
-            await asyncio.gather(delivering, translating)
+            # The dispatcher's sends had their grace beside the polls'; a translation round
+            # that is still running is cut (its items are queued again at the next start).
+            work = {delivering: "deliveries", translating: "translation"}
+            _, late = await asyncio.wait(work, timeout=max(0.0, stop_by - time.monotonic()))
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.gather(*late, return_exceptions=True)
+                log.warning("monitor.cut_short", work=sorted(work[task] for task in late))
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
             log.info("monitor.stopped")

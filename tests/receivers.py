@@ -47,18 +47,32 @@ __all__ = [
     "validate",
 ]
 
+_ORDINARY_HEADERS = {
+    "host",
+    "accept",
+    "accept-encoding",
+    "connection",
+    "user-agent",
+    "content-type",
+    "content-length",
+}
 _HANG_LIMIT = 30.0
 """A hanging answer gives up after this long even if the test never releases it."""
 
 
 @dataclass(frozen=True)
 class Answer:
-    """One scripted answer. `hang` waits (up to `close()`) before answering at all."""
+    """One scripted answer. `hang` waits (up to `close()`) before answering at all; `trickle`
+    sends the status and headers at once, then the body one byte per `trickle` seconds (until
+    `close()`); `echo` puts the request's path, headers and body into the answer's body, as
+    careless services do in their error pages."""
 
     status: int = 200
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     hang: float = 0.0
+    trickle: float = 0.0
+    echo: bool = False
 
 
 @dataclass(frozen=True)
@@ -519,16 +533,29 @@ class _Handler(TrackedHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         headers = {name.lower(): value for name, value in self.headers.items()}
-        answer = self.server.owner._answer(self.command, self.path, headers, body)
+        owner = self.server.owner
+        answer = owner._answer(self.command, self.path, headers, body)
         if answer.hang:
-            self.server.owner.released.wait(min(answer.hang, _HANG_LIMIT))
+            owner.released.wait(min(answer.hang, _HANG_LIMIT))
+        if answer.echo:
+            own = {k: v for k, v in headers.items() if k not in _ORDINARY_HEADERS}
+            echoed = f"you asked for {self.path} with {own}: ".encode() + body
+            answer = Answer(answer.status, answer.body + echoed, answer.headers)
         try:
             self.send_response(answer.status)
             for name, value in answer.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(answer.body)))
             self.end_headers()
-            self.wfile.write(answer.body)
+            if answer.trickle:
+                self.wfile.flush()
+                for index in range(len(answer.body)):
+                    if owner.released.wait(answer.trickle):
+                        break
+                    self.wfile.write(answer.body[index : index + 1])
+                    self.wfile.flush()
+            else:
+                self.wfile.write(answer.body)
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
             self.close_connection = True

@@ -19,6 +19,7 @@ from click.testing import CliRunner, Result
 from monitor.cli import cli
 from monitor.config import load_config
 from monitor.demo import serve_directory
+from monitor.store import Store
 
 README = Path(__file__).parent.parent / "README.md"
 
@@ -176,7 +177,7 @@ watchlists:
             "error: config.yaml:3: polling.timeout: 'soon' is not a duration:"
             " write e.g. 90s, 10m, 2h or 1d",
             "error: config.yaml:6: watchlists[0].severity:"
-            " Input should be 'info', 'low', 'medium', 'high' or 'critical'",
+            " must be 'info', 'low', 'medium', 'high' or 'critical', not 'urgent'",
         ]
     )
 
@@ -262,13 +263,20 @@ def test_analyze_json_that_is_not_an_object(config_path: Path) -> None:
 # alerts ------------------------------------------------------------------------------------
 
 
+def _empty_database(config_path: Path) -> None:
+    """The database as the daemon leaves it before its first poll."""
+    Store.open(config_path.parent / "monitor.db").close()
+
+
 def test_alerts_json_on_an_empty_database(config_path: Path) -> None:
+    _empty_database(config_path)
     result = invoke("--config", str(config_path), "alerts", "--json")
     assert result.exit_code == 0
     assert result.stdout == ""
 
 
 def test_alerts_on_an_empty_database_says_so(config_path: Path) -> None:
+    _empty_database(config_path)
     result = invoke("--config", str(config_path), "alerts", "--since", "7d")
     assert result.exit_code == 0
     assert result.stdout == ""
@@ -330,6 +338,7 @@ def test_feeds_import_of_broken_opml_exits_2(tmp_path: Path) -> None:
 
 
 def test_feeds_list_before_any_poll(config_path: Path) -> None:
+    _empty_database(config_path)
     result = invoke("--config", str(config_path), "feeds")
     assert result.exit_code == 0
     assert "Local desk: never polled; 0 items" in result.stdout
@@ -353,7 +362,8 @@ def test_poll_once_then_alerts(live_config: Path) -> None:
         "Local desk: 2 items, 2 new, 1 alerts",
         # Nothing listens on the sink's port: the first send fails and the sink backs off, so
         # the second alert waits untried; both stay pending, none is lost.
-        "deliveries: 0 sent, 1 to retry, 0 dead, 0 held for a digest",
+        "deliveries: 0 sent, 1 to retry, 0 dead; 2 still pending: the daemon, or the next "
+        "poll-once, sends them",
     ]
 
     listed = invoke("--config", str(live_config), "alerts", "--json")

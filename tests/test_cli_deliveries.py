@@ -143,6 +143,32 @@ def test_test_sink_prints_what_the_service_answered(
     store.close()
 
 
+def test_test_sink_never_prints_a_secret_the_service_echoes_back(
+    make_config: Any, receiver: Callable[..., Receiver]
+) -> None:
+    token = "7123456789:AAHsecretTOKENvalue_0123456789abcdef"
+    echo = receiver("webhook")
+    echo.script(Answer(500, b"HTTP 500: ", echo=True), Answer(500, b"HTTP 500: ", echo=True))
+    config = make_config(
+        sinks=[
+            {
+                "name": "bot",
+                "type": "telegram",
+                "url": echo.url("/api"),
+                "token": token,
+                "chat_id": "42",
+            }
+        ]
+    )
+    human = invoke(config, "test-sink", "bot")
+    as_json = invoke(config, "test-sink", "bot", "--json")
+    assert token in echo.arrivals[0].path  # the service did echo it
+    for result in (human, as_json):
+        assert result.exit_code == 1
+        assert "[redacted]" in result.stdout and token not in result.stdout
+        assert "AAHsecret" not in result.stdout
+
+
 def test_test_sink_unknown_name_is_a_usage_error(
     setup: tuple[Config, Receiver, Receiver],
 ) -> None:

@@ -78,18 +78,19 @@ async def dispatching(config: Config, retry: RetryPolicy = FAST) -> AsyncIterato
         thread.close()
 
 
-async def _drain(config: Config, timeout: float = 20.0) -> DispatchReport:
+async def _drain(config: Config, timeout: float = 20.0, flush: bool = True) -> DispatchReport:
     thread = StoreThread(Store.open(config.database))
     dispatcher = Dispatcher(config, thread, rng=random.Random(7), retry=FAST)
     try:
-        return await dispatcher.drain(timeout)
+        return await dispatcher.drain(timeout, flush_digests=flush)
     finally:
         await dispatcher.aclose()
         thread.close()
 
 
-def drain(config: Config, timeout: float = 20.0) -> DispatchReport:
-    return asyncio.run(_drain(config, timeout))
+def drain(config: Config, timeout: float = 20.0, *, flush: bool = True) -> DispatchReport:
+    """As `poll-once` drains; `flush=False` holds flood-controlled alerts as the daemon does."""
+    return asyncio.run(_drain(config, timeout, flush))
 
 
 def _hook(name: str, url: str, **extra: Any) -> dict[str, Any]:
@@ -388,10 +389,10 @@ def test_flood_goes_out_as_one_digest_and_nothing_is_dropped(
         delivery={"digest_after": 3, "digest_window": "1s"},
     )
     _seed(config, ["chat", "hook"], count=8)
-    first = drain(config)
+    first = drain(config, flush=False)
     assert {r.sink: (r.sent, r.held) for r in first.sinks} == {"chat": (3, 5), "hook": (8, 0)}
     time.sleep(1.1)
-    second = drain(config)
+    second = drain(config, flush=False)
     assert {r.sink: (r.sent, r.digests) for r in second.sinks} == {
         "chat": (5, 1),
         "hook": (0, 0),
@@ -422,9 +423,9 @@ def test_a_large_digest_goes_out_in_parts_each_listing_its_alerts(
         delivery={"digest_after": 1, "digest_window": "1s"},
     )
     _seed(config, ["push"], count=12)
-    assert drain(config).held == 11
+    assert drain(config, flush=False).held == 11
     time.sleep(1.1)
-    report = drain(config)
+    report = drain(config, flush=False)
     assert (report.sent, report.digests) == (11, 3)  # 5 + 5 + 1
     assert push.problems == []
     bodies = [json.loads(a.body) for a in push.delivered[1:]]

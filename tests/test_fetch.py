@@ -16,7 +16,13 @@ from conftest import FeedServer, rss
 
 from monitor.config import PollingConfig
 from monitor.errors import FetchError
-from monitor.fetch import Fetcher, FetchResult, backoff_delay, parse_retry_after
+from monitor.fetch import (
+    Fetcher,
+    FetchResult,
+    backoff_delay,
+    check_redirect,
+    parse_retry_after,
+)
 
 T = TypeVar("T")
 
@@ -258,6 +264,150 @@ def test_connection_refused_is_a_fetch_error() -> None:
 def test_invalid_url_is_a_fetch_error() -> None:
     error = fetch_error("http://exa mple.org:99999/feed")
     assert error.status is None
+
+
+# Where redirects may go ----------------------------------------------------------------------
+
+
+def claimed(addresses: dict[str, list[str]]) -> Callable[[str], list[str]]:
+    """A resolver that says what each name resolves to (IP literals are never asked)."""
+
+    def resolve(host: str) -> list[str]:
+        if host not in addresses:
+            raise OSError(f"no address for {host}")
+        return addresses[host]
+
+    return resolve
+
+
+def fetch_with(url: str, resolve: Callable[[str], list[str]], **values: Any) -> FetchResult:
+    async def main() -> FetchResult:
+        async with Fetcher(polling(**values), resolve=resolve) as fetcher:
+            return await fetcher.fetch(url)
+
+    return asyncio.run(main())
+
+
+def test_a_public_origin_redirecting_into_loopback_is_refused(feed_server: FeedServer) -> None:
+    inside = FeedServer()
+    try:
+        target = inside.route("/admin.xml", FEED)
+        # `localhost` is where the test server is, but the resolver says it is a public host:
+        # exactly what a feed on the internet redirecting to 127.0.0.1 looks like.
+        feed_server.redirect("/feed.xml", target, status=301)
+        origin = f"http://localhost:{feed_server.port}/feed.xml"
+        with pytest.raises(FetchError) as caught:
+            fetch_with(origin, claimed({"localhost": ["93.184.216.34"]}))
+        assert str(caught.value) == (
+            "refused a redirect to 127.0.0.1: a loopback address, and the feed is not on one"
+            " (polling.allow_private)"
+        )
+        assert inside.requests == [], "the redirect reached the loopback server"
+    finally:
+        inside.close()
+
+
+def test_allow_private_lets_a_public_origin_redirect_into_loopback(
+    feed_server: FeedServer,
+) -> None:
+    inside = FeedServer()
+    try:
+        target = inside.route("/feed.xml", FEED)
+        feed_server.redirect("/feed.xml", target, status=301)
+        origin = f"http://localhost:{feed_server.port}/feed.xml"
+        result = fetch_with(origin, claimed({"localhost": ["93.184.216.34"]}), allow_private=True)
+        assert (result.content, result.moved_to) == (FEED, target)
+    finally:
+        inside.close()
+
+
+def test_a_loopback_feed_may_redirect_to_another_loopback_port(feed_server: FeedServer) -> None:
+    other = FeedServer()
+    try:
+        target = other.route("/feed.xml", FEED)
+        result = fetch(feed_server.redirect("/feed.xml", target, status=301))
+        assert (result.content, result.moved_to) == (FEED, target)
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize(
+    ("location", "kind"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "a link-local address"),
+        ("http://10.1.2.3/feed.xml", "a private address"),
+        ("http://[fe80::1]/feed.xml", "a link-local address"),
+        ("http://[::ffff:169.254.169.254]/feed.xml", "a link-local address"),
+        ("http://metadata.internal/feed.xml", "a link-local address"),
+    ],
+)
+def test_a_redirect_into_another_kind_of_non_public_address_is_refused(
+    feed_server: FeedServer, location: str, kind: str
+) -> None:
+    url = feed_server.redirect("/feed.xml", location, status=301)
+    resolve = claimed({"metadata.internal": ["151.101.65.69", "169.254.169.254"]})
+    with pytest.raises(FetchError) as caught:
+        fetch_with(url, resolve)
+    assert f": {kind}, and the feed is not on one (polling.allow_private)" in str(caught.value)
+    assert len(feed_server.requests) == 1
+
+
+@pytest.mark.parametrize("location", ["file:///etc/passwd", "ftp://ftp.example.org/feed.xml"])
+def test_a_redirect_to_a_non_http_scheme_is_refused(feed_server: FeedServer, location: str) -> None:
+    url = feed_server.redirect("/feed.xml", location, status=302)
+    error = fetch_error(url, allow_private=True)
+    scheme = location.split(":", 1)[0]
+    assert str(error) == f"refused a redirect to a {scheme}: URL (only http and https)"
+
+
+def test_a_redirect_to_a_name_that_does_not_resolve_fails_clearly(
+    feed_server: FeedServer,
+) -> None:
+    url = feed_server.redirect("/feed.xml", "http://nowhere.invalid/feed.xml", status=302)
+    with pytest.raises(FetchError) as caught:
+        fetch_with(url, claimed({}))
+    assert str(caught.value) == "refused a redirect to nowhere.invalid: cannot resolve it"
+
+
+async def _check(origin: str, target: str, allow_private: bool = False) -> None:
+    await check_redirect(
+        origin,
+        target,
+        allow_private=allow_private,
+        resolve=claimed({"feeds.example": ["151.101.1.69"], "lan.example": ["192.168.1.20"]}),
+    )
+
+
+@pytest.mark.parametrize(
+    ("origin", "target"),
+    [
+        ("https://feeds.example/rss", "https://feeds.example/rss2"),
+        ("https://feeds.example/rss", "http://93.184.216.34/rss"),
+        ("http://192.168.1.5/rss", "http://lan.example/rss"),
+        ("http://127.0.0.1:8000/rss", "http://[::1]:8001/rss"),
+        ("http://lan.example/rss", "https://feeds.example/rss"),
+    ],
+)
+def test_check_redirect_allows_public_targets_and_the_origins_own_kind(
+    origin: str, target: str
+) -> None:
+    asyncio.run(_check(origin, target))
+
+
+@pytest.mark.parametrize(
+    ("origin", "target"),
+    [
+        ("https://feeds.example/rss", "http://lan.example/rss"),
+        ("https://feeds.example/rss", "http://0.0.0.0:9464/healthz"),
+        ("http://lan.example/rss", "http://127.0.0.1:9464/metrics"),
+        ("http://127.0.0.1/rss", "http://[fc00::1]/rss"),
+        ("https://feeds.example/rss", "http://100.64.0.1/rss"),
+    ],
+)
+def test_check_redirect_refuses_a_move_into_a_non_public_kind(origin: str, target: str) -> None:
+    with pytest.raises(FetchError, match=r"^refused a redirect to "):
+        asyncio.run(_check(origin, target))
+    asyncio.run(_check(origin, target, allow_private=True))
 
 
 # Deadlines and concurrency -----------------------------------------------------------------

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import platform
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor import __version__
 from monitor.config import FeedConfig
 from monitor.metrics import Metrics
 from monitor.models import Analysis, Item, Match
@@ -118,3 +120,9 @@ def test_openmetrics_is_served_to_a_scraper_that_asks_for_it() -> None:
     body, content_type = metrics.render("application/openmetrics-text; version=1.0.0")
     assert content_type.startswith("application/openmetrics-text")
     assert body.endswith(b"# EOF\n")
+
+
+def test_build_info_names_the_version_and_python() -> None:
+    samples = _samples(Metrics(process=False))
+    labels = (("python", platform.python_version()), ("version", __version__))
+    assert samples[("news_monitor_build_info", labels)] == 1

@@ -7,12 +7,14 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import json_feed, rss
 
 from monitor.errors import FetchError, NotAFeedError
 from monitor.models import ParsedFeed
-from monitor.parse import canonical_url, html_to_text, parse_feed, story_key
+from monitor.parse import CONTENT_CHARS, canonical_url, html_to_text, parse_feed, story_key
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FEED_URL = "https://feeds.example.org/feed"
@@ -174,7 +176,9 @@ def test_linkless_items_get_a_title_story_key() -> None:
         ("https://example.org/story?gclid=1&utm_campaign=z", "https://example.org/story"),
         ("https://example.org:443/a", "https://example.org/a"),
         ("http://example.org:8080/a/", "https://example.org:8080/a"),
-        ("https://news.example.org/x?b=2&a=1", "https://news.example.org/x?b=2&a=1"),
+        ("https://news.example.org/x?b=2&a=1", "https://news.example.org/x?a=1&b=2"),
+        ("https://news.example.org/x?utm_source=rss", "https://news.example.org/x"),
+        ("https://News.Example.org/a%2fb%7e", "https://news.example.org/a%2Fb~"),
         ("https://www.example.org", "https://example.org/"),
     ],
 )
@@ -189,7 +193,172 @@ def test_same_story_has_one_key_across_feeds() -> None:
     assert story_key(plain, "x") == f"url:{plain}"
 
 
+SORANI_PATH = "/هەواڵ/خانەقین"
+SORANI_ENCODED = "/%D9%87%DB%95%D9%88%D8%A7%DA%B5/%D8%AE%D8%A7%D9%86%DB%95%D9%82%DB%8C%D9%86"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        f"https://ckb.example.org{SORANI_PATH}?id=7&lang=ckb",
+        f"https://ckb.example.org{SORANI_ENCODED.lower()}?id=7&lang=ckb",
+        f"https://ckb.example.org{SORANI_ENCODED}?id=7&lang=ckb",
+        f"https://ckb.example.org{SORANI_ENCODED}?lang=ckb&id=7",
+        f"http://WWW.ckb.example.org{SORANI_PATH}/?lang=ckb&utm_source=tg&id=7&fbclid=x#top",
+    ],
+)
+def test_one_sorani_link_however_written_has_one_story_key(spelling: str) -> None:
+    assert story_key(spelling, "any title") == (
+        f"url:https://ckb.example.org{SORANI_ENCODED}?id=7&lang=ckb"
+    )
+
+
+@pytest.mark.parametrize("link", ["http://example.org:99999/a", "http://[::1/a", "http://[x]/"])
+def test_a_broken_link_does_not_fail_the_feed(link: str) -> None:
+    document = rss([{"title": "Broken link story", "guid": "broken", "link": link}])
+    (item,) = parse_feed(document, "application/rss+xml", FEED_URL).items
+    assert item.title == "Broken link story"
+    assert item.story_key == story_key(None, "Broken link story")
+
+
+# Content -----------------------------------------------------------------------------------
+
+
+def test_content_encoded_is_read_beside_the_teaser() -> None:
+    teaser, _, body_only = parse("rss2_teaser_and_content_encoded.xml").items
+    assert teaser.summary == "Checkpoints were reinforced overnight."
+    assert teaser.content == (
+        "Checkpoints were reinforced overnight.\n"
+        "Officials in Khanaqin said a suicide bomber was stopped at the gate."
+    )
+    # No description: the body is the summary, and is not repeated as content.
+    assert body_only.summary == "The body is the summary when there is no description."
+    assert body_only.content == ""
+
+
+def test_atom_content_that_is_the_summary_is_not_repeated() -> None:
+    border, updated_only = parse("atom_html_content.xml").items
+    assert border.content == updated_only.content == ""
+
+
+def test_json_feed_content_beside_a_summary() -> None:
+    document: dict[str, Any] = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "items": [
+            {
+                "id": "1",
+                "title": "Roads",
+                "summary": "Roads reopened.",
+                "content_html": "<p>Roads reopened.</p><p>Khanaqin traffic resumed.</p>",
+            },
+            {"id": "2", "title": "Text", "summary": "Short.", "content_text": "Long text."},
+            {"id": "3", "title": "Body only", "content_text": "Only a body."},
+        ],
+    }
+    html_body, text_body, body_only = parse_feed(
+        json.dumps(document).encode(), "application/feed+json", FEED_URL
+    ).items
+    assert (html_body.summary, html_body.content) == (
+        "Roads reopened.",
+        "Roads reopened.\nKhanaqin traffic resumed.",
+    )
+    assert (text_body.summary, text_body.content) == ("Short.", "Long text.")
+    assert (body_only.summary, body_only.content) == ("Only a body.", "")
+
+
+def test_content_is_cut_to_its_limit() -> None:
+    body = "<p>" + "word " * (CONTENT_CHARS // 2) + "</p>"
+    document = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "items": [{"id": "1", "title": "Long", "summary": "Teaser.", "content_html": body}],
+        }
+    ).encode()
+    (item,) = parse_feed(document, "application/feed+json", FEED_URL).items
+    assert len(item.content) == CONTENT_CHARS
+    assert item.content.startswith("word word")
+
+
+def test_escaped_tag_in_a_description_stays_literal_text() -> None:
+    item = parse("rss2_teaser_and_content_encoded.xml").items[1]
+    assert item.summary == "Editors write <br /> for a line break."
+
+
 # Dates -------------------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 17, 12, 0, tzinfo=UTC)
+"""The clock of the date tests: dates more than a day after it are not plausible."""
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "9999-12-31T23:59:59-12:00",  # past datetime.max once in UTC
+        "0001-01-01T00:00:00+01:00",  # before datetime.min once in UTC
+        "0001-01-01T00:00:00Z",
+        "1969-07-20T20:17:00Z",
+        "1970-01-01T00:00:00Z",  # a zero timestamp
+        "2026-11-18T12:00:01Z",  # more than a day ahead
+        "2126-11-17T12:00:00Z",
+    ],
+)
+def test_json_feed_item_with_an_implausible_date_is_kept_undated(date: str) -> None:
+    document = json_feed(
+        [
+            {"guid": "bad", "title": "Bad date", "pubDate": date},
+            {"guid": "good", "title": "Good date", "pubDate": "2026-11-17T10:00:00+03:00"},
+        ]
+    )
+    feed = parse_feed(document, "application/feed+json", FEED_URL, now=NOW)
+    bad, good = feed.items
+    assert (bad.guid, bad.title, bad.published_at) == ("bad", "Bad date", None)
+    assert good.published_at == datetime(2026, 11, 17, 7, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "Mon, 01 Jan 0001 00:00:00 +0100",  # feedparser reads the year as 0100
+        "Fri, 31 Dec 9999 23:59:59 -1200",
+        "Thu, 01 Jan 1970 00:00:00 GMT",
+        "Thu, 19 Nov 2026 12:00:00 GMT",
+    ],
+)
+def test_rss_item_with_an_implausible_date_is_kept_undated(date: str) -> None:
+    document = rss(
+        [
+            {"guid": "bad", "title": "Bad date", "pubDate": date},
+            {"guid": "good", "title": "Good date", "pubDate": "Tue, 17 Nov 2026 10:00:00 +0300"},
+        ]
+    )
+    bad, good = parse_feed(document, "application/rss+xml", FEED_URL, now=NOW).items
+    assert (bad.guid, bad.published_at) == ("bad", None)
+    assert good.published_at == datetime(2026, 11, 17, 7, 0, tzinfo=UTC)
+
+
+def test_a_date_a_few_hours_ahead_is_kept() -> None:
+    # A publisher's clock or time zone a few hours off: the date is still the best there is.
+    document = json_feed([{"guid": "a", "title": "Ahead", "pubDate": "2026-11-17T20:00:00Z"}])
+    (item,) = parse_feed(document, "application/feed+json", FEED_URL, now=NOW).items
+    assert item.published_at == datetime(2026, 11, 17, 20, 0, tzinfo=UTC)
+
+
+def test_an_implausible_published_date_falls_back_to_the_modified_date() -> None:
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "items": [
+            {
+                "id": "a",
+                "title": "Modified",
+                "date_published": "0001-01-01T00:00:00+01:00",
+                "date_modified": "2026-11-17T09:00:00Z",
+            }
+        ],
+    }
+    (item,) = parse_feed(
+        json.dumps(document).encode(), "application/feed+json", FEED_URL, now=NOW
+    ).items
+    assert item.published_at == datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 
 
 def test_published_at_is_utc() -> None:
@@ -295,6 +464,12 @@ def test_json_feed_with_wrong_field_types_does_not_crash(document: object) -> No
         ("<style>p {color: red}</style>Visible", "Visible"),
         ("spaced\u00a0\u00a0 out   words", "spaced out words"),
         ("<b>Khanaqin</b>&#8217;s", "Khanaqin\u2019s"),
+        # An escaped tag inside code is text the publisher meant to show.
+        ("<p>Write <code>&lt;br /></code> here</p>", "Write <br /> here"),
+        ("<pre>if a &lt;b&gt; c</pre>", "if a <b> c"),
+        ("<p>Type <kbd>&amp;nbsp;</kbd></p>", "Type &nbsp;"),
+        # Markup with no tag of its own, escaped once more: still markup.
+        ("&lt;p&gt;One&lt;/p&gt;&lt;p&gt;Two&lt;/p&gt;", "One\nTwo"),
     ],
 )
 def test_html_to_text(markup: str, text: str) -> None:

@@ -6,6 +6,7 @@ here add what a service would accept but must not happen: a ping, an injected li
 
 from __future__ import annotations
 
+import dataclasses
 import html.parser
 import json
 import re
@@ -364,3 +365,28 @@ def test_telegram_never_cuts_inside_an_entity_at_the_limit() -> None:
         visible, _, problems = telegram_visible(text)
         assert problems == []
         assert utf16_len(visible) <= 4096
+
+
+@pytest.mark.parametrize("kind", [*(k for k in TYPES if k != "webhook"), "apprise"])
+def test_every_digest_entry_says_what_matched_as_single_messages_do(kind: str) -> None:
+    size = 5 if kind == "ntfy" else 10
+    forms = ("خانەقین", "Xaneqînê", "بخانقين")
+    messages = tuple(
+        dataclasses.replace(
+            message(f"Report {n}", delivery_id=n),
+            matches=(MatchedForm("Khanaqin", forms[n % 3], "title", 0, 7),),
+        )
+        for n in range(size)
+    )
+    digest = Digest("dig_x", "khanaqin", "high", messages)
+    if kind == "apprise":
+        flat = apprise_texts(digest)[1]
+    else:
+        payload = json.loads(render(kind, digest).body)
+        path = "/bot123:abc/sendMessage" if kind == "telegram" else "/"
+        if kind != "matrix":
+            assert validate(kind, payload, path=path) == []
+        flat = json.dumps(payload, ensure_ascii=False)
+    assert flat.lower().count("matched") >= size
+    for n in range(size):
+        assert forms[n % 3] in flat

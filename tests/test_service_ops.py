@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import FeedServer, Reply, free_port, rss
+from test_host_fairness import HangingServer
 
 from monitor.config import FeedConfig
 from monitor.models import Analysis, Item
@@ -322,6 +323,66 @@ def test_an_invalid_config_keeps_the_old_one_and_shows_in_status_and_healthz(
     assert daemon.stop() == 0
 
 
+def test_a_reload_applies_polling_settings_and_names_those_that_need_a_restart(
+    tmp_path: Path, feed_server: FeedServer, notify: NotifySocket, daemons: list[Daemon]
+) -> None:
+    port = free_port()
+    document = rss([{"title": "Calm day"}])
+    # The second poll is slow: the reload comes while it is in flight.
+    url = feed_server.sequence(
+        "/feed.xml", Reply(document), Reply(document, delay=2.0), Reply(document)
+    )
+    settings: dict[str, Any] = {
+        "feeds": [{"name": "Wire", "url": url}],
+        "http": {"listen": f"127.0.0.1:{port}"},
+    }
+    polling = {"interval": "1s", "timeout": "5s", "jitter": 0, "backfill": "36500d"}
+    config = _write(
+        tmp_path / "config.yaml", polling={**polling, "user_agent": "desk/1"}, **settings
+    )
+    daemon = Daemon(config, notify)
+    daemons.append(daemon)
+    daemon.wait_for(lambda e: e["event"] == "feed.polled")
+    health = json.loads(_get(f"http://127.0.0.1:{port}/healthz")[1])
+    assert health["restart_needed"] == []
+    _wait_until(lambda: len(feed_server.requests_for("/feed.xml")) >= 2)
+
+    mark = daemon.mark()
+    port = free_port()  # the listener moves on reload too
+    settings["http"] = {"listen": f"127.0.0.1:{port}"}
+    _write(config, database="moved.db", polling={**polling, "user_agent": "desk/2"}, **settings)
+    daemon.process.send_signal(signal.SIGHUP)
+    warning = daemon.wait_for(lambda e: e["event"] == "config.restart_needed", after=mark)
+    assert warning["keys"] == ["database"]
+    daemon.wait_for(lambda e: e["event"] == "config.reloaded", after=mark)
+
+    def agents() -> list[str]:
+        return [r.headers["user-agent"] for r in feed_server.requests_for("/feed.xml")]
+
+    _wait_until(lambda: agents().count("desk/2") >= 2)
+    # Polls started before the reload used the old settings, every later one the new; the
+    # slow one in flight was not cut by the old fetcher closing.
+    seen = agents()
+    first_new = seen.index("desk/2")
+    assert set(seen[:first_new]) == {"desk/1"} and set(seen[first_new:]) == {"desk/2"}
+    assert daemon.count(lambda e: e["event"] == "feed.failed") == 0
+    health = json.loads(_get(f"http://127.0.0.1:{port}/healthz")[1])
+    assert health["restart_needed"] == ["database"]
+    assert health["status_line"].endswith("; restart to apply: database")
+    ready = notify.wait_for(lambda m: "restart to apply: database" in m.get("STATUS", ""))
+    assert notify.messages[ready][1].get("READY") == "1"
+    # The database stays the one opened at start.
+    assert not (tmp_path / "moved.db").exists()
+    assert daemon.stop() == 0
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
 def test_sigterm_during_a_poll_lets_it_finish_exits_0_and_the_next_start_is_clean(
     tmp_path: Path, feed_server: FeedServer, notify: NotifySocket, daemons: list[Daemon]
 ) -> None:
@@ -383,6 +444,45 @@ def test_a_poll_stuck_past_the_grace_is_cut_and_the_daemon_still_exits_0_within_
     assert time.monotonic() - stopped_at < 10
     cancelled = daemon.wait_for(lambda e: e["event"] == "monitor.cancelled")
     assert cancelled["polls"] == 1
+
+
+def test_sigterm_with_30_hung_polls_exits_0_within_8s(
+    tmp_path: Path, notify: NotifySocket, daemons: list[Daemon]
+) -> None:
+    hanging = HangingServer()
+    try:
+        feeds = [{"name": f"Hung {n}", "url": hanging.url(f"/{n}.xml")} for n in range(30)]
+        polling = {
+            "interval": "1s",
+            "timeout": "60s",
+            "jitter": 0,
+            "per_host": 32,
+            "concurrency": 32,
+        }
+        config = _write(tmp_path / "config.yaml", feeds=feeds, polling=polling)
+        daemon = Daemon(config, notify)
+        daemons.append(daemon)
+        notify.wait_for(lambda m: m.get("READY") == "1")
+        deadline = time.monotonic() + 15
+        while len(hanging.accepted) < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(hanging.accepted) == 30, "not every poll started"
+
+        signalled = time.monotonic()
+        daemon.process.send_signal(signal.SIGTERM)
+        code = daemon.process.wait(timeout=15)
+        seconds = time.monotonic() - signalled
+        daemon.stop()
+    finally:
+        hanging.close()
+    assert code == 0
+    cancelled = daemon.wait_for(lambda e: e["event"] == "monitor.cancelled")
+    assert cancelled["polls"] == 30
+    # systemd's stop timeout is 10 s; the daemon's own deadline leaves 2 s of it.
+    phases = [
+        (e["event"], e["timestamp"]) for e in daemon.events if e["event"].startswith("monitor.")
+    ]
+    assert seconds < 8.0, f"stopped in {seconds:.1f}s: {phases}"
 
 
 def test_a_second_sigterm_exits_at_once(

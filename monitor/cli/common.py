@@ -21,8 +21,10 @@ __all__ = [
     "duration",
     "echo_json",
     "load",
+    "open_reader",
     "open_store",
     "run_async",
+    "watchlist_name",
 ]
 
 T = TypeVar("T")
@@ -46,14 +48,21 @@ class ConfigFailure(click.ClickException):
             click.echo(f"error: {line}", err=True)
 
 
-def load(ctx: click.Context) -> Config:
+def load(ctx: click.Context, *, secrets: bool | str = False) -> Config:
+    """The config; `secrets` says which sinks' `${NAME}`s must be set: none (commands that
+    send nothing), all (`True`) or the one sink named."""
     path: Path = ctx.obj["config_path"]
     if not path.exists():
         raise UsageFailure(
             f"{path}: no such config file (pass --config PATH or set NEWS_MONITOR_CONFIG)"
         )
     try:
-        return load_config(path)
+        if secrets is True:
+            return load_config(path)
+        config = load_config(path, secrets=False)
+        if secrets:
+            config.require_secrets([secrets])
+        return config
     except ConfigError as exc:
         raise ConfigFailure(exc) from None
 
@@ -76,8 +85,31 @@ def duration(value: str) -> timedelta:
         raise UsageFailure(str(exc)) from None
 
 
-def open_store(config: Config) -> Store:
+def open_store(config: Config, *, create: bool = True) -> Store:
+    """The database for a command that writes; `create=False` when nothing is there to change."""
     try:
-        return Store.open(config.database)
+        return Store.open(config.database, create=create)
     except MonitorError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def open_reader(config: Config) -> Store:
+    """The database for a command that only reads: never created, opened read-only (exit 1).
+
+    A read-only connection cannot disturb a running daemon: it never creates a file where the
+    daemon's was deleted, nor checkpoints or removes the daemon's WAL when it closes.
+    """
+    try:
+        return Store.open_readonly(config.database)
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def watchlist_name(config: Config, name: str) -> str:
+    """The configured watchlist a user means, case-insensitively; a usage error names them all."""
+    names = {w.name.casefold(): w.name for w in config.watchlists}
+    found = names.get(name.casefold())
+    if found is None:
+        known = ", ".join(w.name for w in config.watchlists) or "none configured"
+        raise UsageFailure(f"no watchlist named {name!r} in {config.source.name} ({known})")
+    return found

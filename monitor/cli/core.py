@@ -14,14 +14,18 @@ import yaml
 
 from monitor.analyze import Analyzer
 from monitor.cli.common import (
+    ConfigFailure,
     UsageFailure,
     duration,
     echo_json,
     load,
-    open_store,
+    open_reader,
     run_async,
+    watchlist_name,
 )
+from monitor.config import Config, FeedConfig, format_duration, read_catalog
 from monitor.deliver import DispatchReport
+from monitor.errors import ConfigError
 from monitor.notify import Notifier
 from monitor.ops import Operations
 from monitor.service import Monitor, PollReport, analyze_records
@@ -40,22 +44,46 @@ def run(ctx: click.Context) -> None:
 
     Example: news-monitor --config config.yaml run
     """
-    config = load(ctx)
+    config = load(ctx, secrets=True)
 
     async def main() -> None:
         ops = Operations(Notifier.from_env())
         async with Monitor(config, ops=ops) as monitor, ops.serve(monitor):
             await monitor.run()
+        if monitor.store_lost is not None:
+            # Exit 1, for systemd to restart the daemon on whatever file is at the path now.
+            raise monitor.store_lost
 
     run_async(main())
 
 
-def _report_line(report: PollReport) -> str:
+def _report_line(report: PollReport, config: Config) -> str:
     if report.outcome == "failed":
         return f"{report.feed}: FAILED {report.error}"
     if report.outcome == "not_modified":
         return f"{report.feed}: not modified"
-    return f"{report.feed}: {report.items} items, {report.new_items} new, {report.alerts} alerts"
+    line = f"{report.feed}: {report.items} items, {report.new_items} new, {report.alerts} alerts"
+    return line + (f"; {_held_back(report.held_back, config)}" if report.held_back else "")
+
+
+def _held_back(count: int, config: Config) -> str:
+    return (
+        f"{count} matched but older than backfill ({format_duration(config.polling.backfill)}): "
+        "stored, not alerted (news-monitor rescan --alert-old alerts them)"
+    )
+
+
+def _deliveries_line(report: DispatchReport) -> str:
+    line = f"deliveries: {report.sent} sent, {report.retrying} to retry, {report.dead} dead"
+    if report.digests:
+        noun = "digest" if report.digests == 1 else "digests"
+        line += f"; {report.digests} flood-control {noun}"
+    if report.pending:
+        cut = "; timed out with" if report.timed_out else ";"
+        line += (
+            f"{cut} {report.pending} still pending: the daemon, or the next poll-once, sends them"
+        )
+    return line
 
 
 @click.command("poll-once")
@@ -69,7 +97,7 @@ def poll_once(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None
 
     Example: news-monitor poll-once --feed "Kurdistan 24 (Sorani)"
     """
-    config = load(ctx)
+    config = load(ctx, secrets=True)
     unknown = sorted(set(feeds) - {f.name for f in config.feeds})
     if unknown:
         raise UsageFailure(f"no feed named {unknown[0]!r} in {config.source.name}")
@@ -77,6 +105,7 @@ def poll_once(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None
     async def main() -> tuple[list[PollReport], DispatchReport]:
         async with Monitor(config) as monitor:
             reports = await monitor.poll_once(feeds or None)
+            await monitor.read_queued_articles()
             await monitor.translate_queued()
             return reports, await monitor.deliver_due()
 
@@ -93,36 +122,70 @@ def poll_once(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None
                     "alerts": report.alerts,
                     "error": report.error,
                     "seconds": report.seconds,
+                    "held_back": report.held_back,
                 }
             )
         else:
-            click.echo(_report_line(report))
+            click.echo(_report_line(report, config))
     if delivered.sinks and not as_json:
-        click.echo(
-            f"deliveries: {delivered.sent} sent, {delivered.retrying} to retry, "
-            f"{delivered.dead} dead, {delivered.held} held for a digest"
-        )
+        click.echo(_deliveries_line(delivered))
     if reports and all(r.outcome == "failed" for r in reports):
         sys.exit(1)
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 @click.command("check-config")
+@click.option("--json", "as_json", is_flag=True, help="The summary, or the errors, as JSON.")
 @click.pass_context
-def check_config(ctx: click.Context) -> None:
-    """Validate the config; print a summary, or every error as file:line: key: message.
+def check_config(ctx: click.Context, as_json: bool) -> None:
+    """Validate the config, with every sink's secrets; print a summary, or every error as
+    file:line: key: message (exit 2).
+
+    With --json: {"ok": true, ...summary} or {"ok": false, "errors": [...]}.
 
     Example: news-monitor --config /etc/news-monitor/config.yaml check-config
     """
-    config = load(ctx)
+    try:
+        config = load(ctx, secrets=True)
+    except (ConfigFailure, UsageFailure) as exc:
+        if not as_json:
+            raise
+        errors = exc.problems if isinstance(exc, ConfigFailure) else [exc.message]
+        echo_json({"ok": False, "errors": errors})
+        ctx.exit(2)
     unverified = sum(not feed.verified for feed in config.feeds)
     terms = sum(len(w.terms) for w in config.watchlists)
+    if as_json:
+        echo_json(
+            {
+                "ok": True,
+                "config": str(ctx.obj["config_path"]),
+                "database": str(config.database),
+                "feeds": len(config.feeds),
+                "unverified_feeds": unverified,
+                "watchlists": [
+                    {
+                        "name": w.name,
+                        "severity": w.severity,
+                        "terms": len(w.terms),
+                        "sinks": list(config.sinks_for(w)),
+                    }
+                    for w in config.watchlists
+                ],
+                "sinks": [{"name": sink.name, "type": sink.type} for sink in config.sinks],
+            }
+        )
+        return
     click.echo(f"{ctx.obj['config_path']}: OK")
     click.echo(f"  database:   {config.database}")
     click.echo(
         f"  feeds:      {len(config.feeds)}"
         + (f" ({unverified} marked verified: false)" if unverified else "")
     )
-    click.echo(f"  watchlists: {len(config.watchlists)} ({terms} terms)")
+    click.echo(f"  watchlists: {len(config.watchlists)} ({_plural(terms, 'term')})")
     for watchlist in config.watchlists:
         sinks = ", ".join(config.sinks_for(watchlist)) or "stored only"
         click.echo(f"    {watchlist.name} [{watchlist.severity}] → {sinks}")
@@ -153,7 +216,8 @@ def _records(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
 def analyze(ctx: click.Context) -> None:
     """Why did (or didn't) this alert? Analyze items read from stdin.
 
-    Each line is JSON {"id","title","summary","language"?} or plain text (taken as a title).
+    Each line is JSON {"id","title","summary","content"?,"language"?} or plain text (taken
+    as a title).
     Prints one JSON line per item: language, confidence, matches, translation.
 
     Example: echo 'Suicide bomber killed in Khanaqin' | news-monitor analyze
@@ -179,9 +243,11 @@ def alerts(
     Example: news-monitor alerts --since 7d --watchlist khanaqin --json
     """
     config = load(ctx)
-    store = open_store(config)
+    name = watchlist_name(config, watchlist) if watchlist is not None else None
+    start = utcnow() - duration(since)
+    store = open_reader(config)
     try:
-        rows = store.alerts(utcnow() - duration(since), watchlist, limit)
+        rows = store.alerts(start, name, limit)
     finally:
         store.close()
     for row in rows:
@@ -196,7 +262,7 @@ def alerts(
             f"    {item['url'] or '(no link)'}"
         )
     if not rows and not as_json:
-        click.echo(f"no alerts in the last {since}", err=True)
+        click.echo(f"no {name + ' ' if name else ''}alerts in the last {since}", err=True)
 
 
 @click.group(invoke_without_command=True)
@@ -219,7 +285,7 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
     Example: news-monitor feeds list --json
     """
     config = load(ctx)
-    store = open_store(config)
+    store = open_reader(config)
     try:
         health = {row["name"]: row for row in store.feed_health()}
     finally:
@@ -234,9 +300,13 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
             state = f"FAILING ×{row['error_count']}: {row['last_error']}"
         elif row.get("last_ok_at"):
             state = f"ok {row['last_ok_at']}"
-        click.echo(f"{feed.name}: {state}; {row['items']} items; next {row.get('next_poll_at')}")
+        upcoming = row.get("next_poll_at")
+        next_poll = f"next {upcoming}" if upcoming else "next: first poll pending"
+        click.echo(f"{feed.name}: {state}; {row['items']} items; {next_poll}")
         if row.get("moved_to"):
             click.echo(f"    moved permanently to {row['moved_to']}: update the config")
+        if row.get("held_back"):
+            click.echo(f"    {_held_back(row['held_back'], config)}")
 
 
 @feeds.command("import")
@@ -244,33 +314,67 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
 def feeds_import(opml: Path) -> None:
     """Print an OPML file's feeds as a YAML catalog for `feeds: - include:`.
 
+    Folders become each feed's `group`. An outline without an xmlUrl is skipped with a
+    warning; two outlines with one xmlUrl are an error (exit 2).
+
     Example: news-monitor feeds import subscriptions.opml > feeds/mine.yaml
     """
-    from monitor._source import read_opml
+    try:
+        catalog = read_catalog(opml)
+    except ConfigError as exc:
+        raise ConfigFailure(exc) from None
+    for warning in catalog.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(yaml.safe_dump(catalog.feeds, allow_unicode=True, sort_keys=False), nl=False)
 
-    source = read_opml(opml, ("feeds",))
-    if source.problems:
-        raise UsageFailure(source.problems[0])
-    click.echo(yaml.safe_dump(source.data, allow_unicode=True, sort_keys=False), nl=False)
+
+_Folder = tuple[str, list["_Folder | FeedConfig"]]
+
+
+def _folders(feeds: tuple[FeedConfig, ...]) -> list[_Folder | FeedConfig]:
+    """Feeds nested in their groups' folders (`Kurdish / Sorani` is Sorani inside Kurdish),
+    each folder where its first feed stands."""
+    top: list[_Folder | FeedConfig] = []
+    folders: dict[tuple[str, ...], list[_Folder | FeedConfig]] = {(): top}
+    for feed in feeds:
+        parts = tuple(p.strip() for p in (feed.group or "").split(" / ") if p.strip())
+        for depth in range(1, len(parts) + 1):
+            if parts[:depth] not in folders:
+                folders[parts[:depth]] = []
+                folders[parts[: depth - 1]].append((parts[depth - 1], folders[parts[:depth]]))
+        folders[parts].append(feed)
+    return top
+
+
+def _outlines(entries: list[_Folder | FeedConfig], depth: int) -> Iterator[str]:
+    quote = xml.sax.saxutils.quoteattr
+    pad = "  " * depth
+    for entry in entries:
+        if isinstance(entry, tuple):
+            name, inside = entry
+            yield f"{pad}<outline text={quote(name)} title={quote(name)}>"
+            yield from _outlines(inside, depth + 1)
+            yield f"{pad}</outline>"
+            continue
+        language = f" language={quote(entry.language)}" if entry.language else ""
+        yield (
+            f'{pad}<outline type="rss" text={quote(entry.name)} title={quote(entry.name)}'
+            f" xmlUrl={quote(entry.url)}{language}/>"
+        )
 
 
 @feeds.command("export")
 @click.pass_context
 def feeds_export(ctx: click.Context) -> None:
-    """Print the configured feeds as OPML 2.0.
+    """Print the configured feeds as OPML 2.0; groups become folders.
 
     Example: news-monitor feeds export > news-monitor.opml
     """
     config = load(ctx)
-    quote = xml.sax.saxutils.quoteattr
     click.echo('<?xml version="1.0" encoding="UTF-8"?>')
     click.echo('<opml version="2.0">\n  <head><title>news-monitor feeds</title></head>\n  <body>')
-    for feed in config.feeds:
-        language = f" language={quote(feed.language)}" if feed.language else ""
-        click.echo(
-            f'    <outline type="rss" text={quote(feed.name)} title={quote(feed.name)}'
-            f" xmlUrl={quote(feed.url)}{language}/>"
-        )
+    for line in _outlines(_folders(config.feeds), 2):
+        click.echo(line)
     click.echo("  </body>\n</opml>")
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from monitor.cli.common import UsageFailure, echo_json, load, open_store, run_async
+from monitor.cli.common import UsageFailure, echo_json, load, open_reader, open_store, run_async
 from monitor.deliver import send_test
 from monitor.store import utcnow
 
@@ -46,7 +46,7 @@ def deliveries(ctx: click.Context, only: str | None, limit: int, as_json: bool) 
     if ctx.invoked_subcommand is not None:
         return
     config = load(ctx)
-    store = open_store(config)
+    store = open_reader(config)
     try:
         rows = store.list_deliveries((only,) if only else ("pending", "dead"), limit)
     finally:
@@ -76,7 +76,7 @@ def deliveries_retry(ctx: click.Context, ids: tuple[int, ...], all_dead: bool) -
     if bool(ids) == all_dead:
         raise UsageFailure("give delivery IDs or --all-dead (one of the two)")
     config = load(ctx)
-    store = open_store(config)
+    store = open_store(config, create=False)
     try:
         for delivery_id in ids:
             status = store.delivery_status(delivery_id)
@@ -103,7 +103,7 @@ def sink_test(ctx: click.Context, name: str, as_json: bool) -> None:
 
     Example: news-monitor test-sink desk-chat
     """
-    config = load(ctx)
+    config = load(ctx, secrets=name)
     sink = next((s for s in config.sinks if s.name == name), None)
     if sink is None:
         known = ", ".join(s.name for s in config.sinks) or "none are configured"

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import click
 
-from monitor.cli.common import echo_json, load, open_store
+from monitor.cli.common import echo_json, load, open_reader
 from monitor.store import iso, utcnow
 from monitor.store.housekeeping import StoreSummary
 
@@ -38,7 +38,8 @@ def _render(summary: StoreSummary, database: str) -> list[str]:
         f"last poll:  {_when(summary.last_poll_at, now)}",
     ]
     for feed in summary.failing_feeds:
-        lines.append(f"  FAILING ×{feed.errors} {feed.name}: {feed.last_error}")
+        since = f" (failing since {feed.failing_since})" if feed.failing_since else ""
+        lines.append(f"  FAILING ×{feed.errors} {feed.name}: {feed.last_error}{since}")
     lines.append(f"items:      {summary.items} stored")
     lines.append(
         f"alerts:     {summary.alerts_24h()} in the last 24h, {summary.alerts_total()} in all"
@@ -75,7 +76,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     Example: news-monitor status
     """
     config = load(ctx)
-    store = open_store(config)
+    store = open_reader(config)
     try:
         summary = store.summary([feed.name for feed in config.feeds], utcnow())
     finally:

@@ -4,7 +4,8 @@ Apprise's own escaping cannot be relied on: its Discord plugin turns `@everyone`
 into a real ping. So the text handed over is plain and already safe: controls and bidi
 overrides gone, every `@` followed by a word joiner, which none of Apprise's mention patterns
 match. Apprise is synchronous; a send runs in a worker thread. Apprise reports only success or
-failure, never a status, so every failure is retried.
+failure, never a status, so every failure is retried; what it logged during the call (its
+result keeps those lines per call, so concurrent sends never mix them) becomes the error.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from monitor.deliver.message import Digest, Message
 from monitor.deliver.render import digest_headline, parts
 from monitor.deliver.safety import fit
 from monitor.errors import DeliveryError
+from monitor.redact import Redactor
 
 __all__ = ["apprise_texts", "send_apprise"]
 
+_DETAIL = 500
+"""Characters of Apprise's log kept in a delivery's error."""
 _TYPE = {
     "info": apprise.NotifyType.INFO,
     "low": apprise.NotifyType.INFO,
@@ -36,7 +40,7 @@ def apprise_texts(message: Message | Digest) -> tuple[str, str]:
         entries = []
         for item in message.messages:
             p = parts(item)
-            entry = f"• {fit(p.title, 300)}\n  {fit(p.source, 200)}"
+            entry = f"• {fit(p.title, 300)}\n  Matched: {fit(p.forms, 200)}\n  {fit(p.source, 200)}"
             if p.title_en:
                 entry += f"\n  EN: {fit(p.title_en, 300)}"
             if p.link:
@@ -56,12 +60,16 @@ def apprise_texts(message: Message | Digest) -> tuple[str, str]:
     return fit(p.headline, 250), "\n".join(lines)
 
 
-def _notify(url: str, title: str, body: str, kind: apprise.NotifyType) -> bool:
+def _notify(url: str, title: str, body: str, kind: apprise.NotifyType) -> str | None:
+    """None once sent; else what Apprise logged at WARNING or above during the call."""
     # Memory-only storage: the daemon's state directory is the only place it writes to.
     client = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
     if not client.add(url):
         raise DeliveryError("Apprise does not understand this URL", permanent=True)
-    return bool(client.notify(body=body, title=title, body_format="text", notify_type=kind))
+    result = client.notify(body=body, title=title, body_format="text", notify_type=kind)
+    if result:
+        return None
+    return " ".join(entry.message for entry in result.logs()) or "no details logged"
 
 
 async def send_apprise(sink: SinkConfig, message: Message | Digest) -> None:
@@ -77,8 +85,9 @@ async def send_apprise(sink: SinkConfig, message: Message | Digest) -> None:
     timeout = sink.timeout.total_seconds()
     try:
         async with asyncio.timeout(timeout):
-            sent = await asyncio.to_thread(_notify, sink.url, title, body, kind)
+            failure = await asyncio.to_thread(_notify, sink.url, title, body, kind)
     except TimeoutError:
         raise DeliveryError(f"Apprise timed out after {timeout:g}s") from None
-    if not sent:
-        raise DeliveryError("Apprise reported a failure (its log has the details)")
+    if failure is not None:
+        detail = fit(Redactor.for_sinks([sink])(failure), _DETAIL)
+        raise DeliveryError(f"Apprise reported a failure: {detail}")

@@ -5,6 +5,9 @@ feed text is also markdown-escaped (masked links, `@everyone`, `<@id>`, emphasis
 show as typed). Limits (Discord's embed reference): content 2,000; embed title 256, description
 4,096, field name 256, field value 1,024, footer 2,048; 10 embeds and 6,000 characters of embed
 text per message. Lengths are counted in UTF-16 units, which is never less than Discord's count.
+
+Success ("Execute Webhook"): `204 No Content`, or `200` with the message object (`?wait=true`).
+A JSON error object (`code`, `message`) under a 2xx is permanent unless it asks to wait.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from monitor.deliver.render import (
     published_at,
     sink_url,
 )
+from monitor.deliver.retry import Outcome, accepted, json_object, json_retry_after, refused
 from monitor.deliver.safety import fit, utf16_len
 
-__all__ = ["render_discord"]
+__all__ = ["classify_discord", "render_discord"]
 
 
 def _md(text: str, limit: int) -> str:
@@ -67,10 +71,12 @@ def _digest(digest: Digest) -> dict[str, Any]:
     embeds: list[dict[str, Any]] = []
     for message in digest.messages:
         p = parts(message)
-        lines = ([f"EN: {p.title_en}"] if p.title_en else []) + [p.source]
+        # What matched and where first, so a cut takes from the translation, not from them.
+        lines = [f"Matched: {fit(p.forms, 100)}", p.source]
+        lines += [f"EN: {p.title_en}"] if p.title_en else []
         embed: dict[str, Any] = {
-            "title": _md(p.title, 200),
-            "description": _md("\n".join(lines), 360),
+            "title": _md(p.title, 180),
+            "description": _md("\n".join(lines), 400),
             "color": _color(digest),
         }
         if p.link:
@@ -87,4 +93,20 @@ def render_discord(sink: SinkConfig, message: Message | Digest) -> Outgoing:
     payload = _digest(message) if isinstance(message, Digest) else _message(message)
     return Outgoing(
         "POST", sink_url(sink), json_body(payload), {"Content-Type": "application/json"}
+    )
+
+
+def classify_discord(status: int, body: str) -> Outcome:
+    """A 2xx from a Discord webhook: 204, or a message object with an `id`."""
+    if status == 204:
+        return accepted(status, body)
+    data = json_object(body)
+    if data is not None and isinstance(data.get("id"), str):
+        return accepted(status, body)
+    if data is not None and "message" in data:
+        wait = json_retry_after(body)
+        reason = f"Discord answered {data.get('code', '?')}: {data['message']}"
+        return refused(status, body, reason, retry=wait is not None, retry_after=wait)
+    return refused(
+        status, body, "Discord answered neither 204 nor a message: is the url a webhook?"
     )

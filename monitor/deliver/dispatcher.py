@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import time
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -29,7 +31,7 @@ import structlog
 
 from monitor.config import Config, SinkConfig
 from monitor.deliver.apprise_sink import send_apprise
-from monitor.deliver.discord import render_discord
+from monitor.deliver.discord import classify_discord, render_discord
 from monitor.deliver.limits import (
     Hold,
     Send,
@@ -39,18 +41,19 @@ from monitor.deliver.limits import (
     plan,
     sink_rate,
 )
-from monitor.deliver.matrix import render_matrix
-from monitor.deliver.mattermost import render_mattermost
+from monitor.deliver.matrix import classify_matrix, render_matrix
+from monitor.deliver.mattermost import classify_mattermost, render_mattermost
 from monitor.deliver.message import Digest, Message, digest_key, message_from, sink_test_message
 from monitor.deliver.ntfy import DIGEST_MAX as NTFY_DIGEST_MAX
-from monitor.deliver.ntfy import render_ntfy
+from monitor.deliver.ntfy import classify_ntfy, render_ntfy
 from monitor.deliver.render import DIGEST_MAX, USER_AGENT, Outgoing
-from monitor.deliver.retry import Outcome, RetryPolicy, classify, snippet
-from monitor.deliver.slack import render_slack
-from monitor.deliver.teams import render_teams
-from monitor.deliver.telegram import render_telegram
+from monitor.deliver.retry import Outcome, RetryPolicy, SuccessRule, classify, snippet
+from monitor.deliver.slack import classify_slack, render_slack
+from monitor.deliver.teams import classify_teams, render_teams
+from monitor.deliver.telegram import classify_telegram, render_telegram
 from monitor.deliver.webhook import render_webhook
 from monitor.errors import DeliveryError
+from monitor.redact import Redactor
 from monitor.store import utcnow
 from monitor.store.outbox import DeliveryRecord
 from monitor.store.thread import StoreThread
@@ -68,6 +71,10 @@ _LEASE_MARGIN = 5.0
 _SHUTDOWN_GRACE = 5.0
 """Seconds in-flight sends get to finish when the daemon stops; the rest stay pending."""
 _ANSWER_CAP = 64 * 1024
+_ANSWER_WAIT = 2.0
+"""Seconds an answer's body gets once its status and headers are in (at most the sink's
+timeout). A 2xx whose body does not come in time counts as sent: the service had the request,
+and sending it again would post it twice."""
 _SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
 _DIGEST_SIZE = {"ntfy": NTFY_DIGEST_MAX}
 _NO_DIGESTS = {"webhook"}
@@ -83,6 +90,17 @@ _RENDER = {
     "matrix": render_matrix,
     "ntfy": render_ntfy,
 }
+_SUCCESS: dict[str, SuccessRule] = {
+    "slack": classify_slack,
+    "discord": classify_discord,
+    "teams": classify_teams,
+    "mattermost": classify_mattermost,
+    "telegram": classify_telegram,
+    "matrix": classify_matrix,
+    "ntfy": classify_ntfy,
+}
+"""Each service's success rule for a 2xx, from its module; the generic webhook has none (any
+2xx is success, whatever its body says or however slowly it comes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +126,9 @@ class DispatchReport:
     timed_out: bool
     """Whether `drain` hit its timeout with work left; what was left stays pending."""
     sinks: tuple[SinkReport, ...]
+    pending: int = 0
+    """Deliveries of these sinks still pending afterwards: cut off by the timeout, waiting to
+    be retried, or held for a digest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +147,12 @@ class SinkAnswer:
 
 
 class _Sender:
-    """Renders and sends to one sink over its own HTTP client."""
+    """Renders and sends to one sink over its own HTTP client; what it reports is redacted."""
 
-    def __init__(self, sink: SinkConfig) -> None:
+    def __init__(self, sink: SinkConfig, redact: Redactor | None = None) -> None:
+        """`redact`: the secrets of every configured sink; by default, this sink's."""
         self.sink = sink
+        self._redact = redact or Redactor.for_sinks([sink])
         seconds = sink.timeout.total_seconds()
         self._timeout = seconds
         # Apprise does its own HTTP; every other sink sends over this client.
@@ -159,11 +182,18 @@ class _Sender:
         try:
             if self.sink.type == "apprise":
                 await send_apprise(self.sink, message)
-                return Outcome("sent", answer="Apprise: sent")
-            outgoing = self.render(message, utcnow())
-            return await self._http(outgoing)
+                outcome = Outcome("sent", answer="Apprise: sent")
+            else:
+                outcome = await self._http(self.render(message, utcnow()))
         except DeliveryError as exc:
-            return Outcome("dead" if exc.permanent else "retry", error=str(exc))
+            outcome = Outcome("dead" if exc.permanent else "retry", error=str(exc))
+        # Services echo requests in their errors, and exceptions quote URLs: no secret in
+        # what is stored, logged or printed.
+        return dataclasses.replace(
+            outcome,
+            error=self._redact(outcome.error) if outcome.error else outcome.error,
+            answer=self._redact(outcome.answer),
+        )
 
     async def _http(self, outgoing: Outgoing) -> Outcome:
         if self._client is None:
@@ -174,33 +204,47 @@ class _Sender:
         try:
             async with asyncio.timeout(self._timeout):
                 response = await self._client.send(request, stream=True)
-                try:
-                    body = await _read_capped(response)
-                finally:
-                    await response.aclose()
         except TimeoutError:
             return Outcome("retry", error=f"timed out after {self._timeout:g}s")
         except httpx.TransportError as exc:
-            return Outcome("retry", error=_transport_error(exc, outgoing))
-        text = body.decode(response.encoding or "utf-8", "replace")
-        return classify(response.status_code, response.headers, text)
+            return Outcome("retry", error=_transport_error(exc))
+        status = response.status_code
+        success = _SUCCESS.get(self.sink.type)
+        try:
+            # Read even where any 2xx will do: an unread body closes the connection, and the
+            # next send would pay for a new one (and a TLS handshake).
+            body, complete = await _read_answer(response, min(_ANSWER_WAIT, self._timeout))
+        finally:
+            await response.aclose()
+        # Redacted before anything is cut from it, so no part of a secret is left either.
+        text = self._redact(body.decode(response.encoding or "utf-8", "replace"))
+        if 200 <= status < 300 and not complete and success is not None:
+            log.warning(
+                "delivery.answer_cut", sink=self.sink.name, status=status, read_bytes=len(body)
+            )
+            success = None
+        return classify(status, response.headers, text, success=success)
 
 
-async def _read_capped(response: httpx.Response) -> bytes:
+async def _read_answer(response: httpx.Response, seconds: float) -> tuple[bytes, bool]:
+    """At most `_ANSWER_CAP` bytes of the body within `seconds`; and whether that was all
+    that was wanted (the whole body, or the cap's worth)."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= _ANSWER_CAP:  # the start of an answer is all anyone reads
-            break
-    return b"".join(chunks)[:_ANSWER_CAP]
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in response.aiter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= _ANSWER_CAP:  # the start of an answer is all anyone reads
+                    break
+    except (TimeoutError, httpx.HTTPError):
+        return b"".join(chunks)[:_ANSWER_CAP], False
+    return b"".join(chunks)[:_ANSWER_CAP], True
 
 
-def _transport_error(exc: httpx.TransportError, outgoing: Outgoing) -> str:
+def _transport_error(exc: httpx.TransportError) -> str:
     text = str(exc) or type(exc).__name__
-    if outgoing.secret_in_url:
-        text = text.replace(outgoing.secret_in_url, "…")
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect: {text}"
     return f"{type(exc).__name__}: {text}"
@@ -213,13 +257,15 @@ class _Worker:
     def __init__(self, dispatcher: Dispatcher, sink: SinkConfig) -> None:
         self._dispatcher = dispatcher
         self.sink = sink
-        self._sender = _Sender(sink)
+        self._sender = _Sender(sink, dispatcher.redactor)
         rate = sink_rate(sink)
         self._bucket = TokenBucket(rate) if rate else None
         self.wakeup = asyncio.Event()
         """Set by `wake()` and `stop()`: ends an idle wait."""
         self._stopped = asyncio.Event()
         self.stopping = False
+        self.flush = False
+        """Send what flood control would hold as a digest now (`drain`, for poll-once)."""
         self.task: asyncio.Task[None] | None = None
         self._failures = 0
         self._paused_until = 0.0
@@ -257,8 +303,14 @@ class _Worker:
                         await self.drain()
                         delay = await self._idle_delay()
                     except Exception as exc:
-                        # A bug or a store hiccup must not end delivery for good.
-                        log.exception("sink.crashed", error=repr(exc))
+                        # A bug or a store hiccup must not end delivery for good. The
+                        # traceback is redacted as a text: its messages may quote a URL.
+                        redact = self._dispatcher.redactor
+                        log.error(
+                            "sink.crashed",
+                            error=redact(repr(exc)),
+                            traceback=redact("".join(traceback.format_exception(exc))),
+                        )
                         delay = _IDLE_POLL
                     await self._sleep(delay)
         finally:
@@ -282,6 +334,7 @@ class _Worker:
                 digest_after=delivery.digest_after,
                 window=delivery.digest_window,
                 digests=self.sink.type not in _NO_DIGESTS,
+                flush=self.flush,
             )
             for action in actions:
                 if self.stopping or self._paused():
@@ -479,6 +532,7 @@ class Dispatcher:
         observe: DeliveryObserver | None = None,
     ) -> None:
         self.config = config
+        self.redactor = Redactor.for_sinks(config.sinks)
         self.store = store
         self.rng = rng or random.Random()
         self.retry = retry or RetryPolicy()
@@ -491,6 +545,7 @@ class Dispatcher:
         changed ones restart with the new settings; delivery settings apply on the next pass.
         """
         self.config = config
+        self.redactor = Redactor.for_sinks(config.sinks)
         if self._running:
             self._sync_workers()
 
@@ -551,15 +606,18 @@ class Dispatcher:
             log.warning("dispatcher.cancelled", sinks=[t.get_name() for t in pending])
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def drain(self, timeout: float) -> DispatchReport:
+    async def drain(self, timeout: float, *, flush_digests: bool = True) -> DispatchReport:
         """Send what is due now, each delivery at most once; failures stay pending for later.
 
-        For `poll-once`. Flood control applies as in the daemon. Work left at `timeout` stays
-        pending.
+        For `poll-once`. Flood control applies as in the daemon, except that what it would
+        hold goes out at once as a digest (`flush_digests`): a cron job may not run again for
+        hours. Work left at `timeout` stays pending.
         """
         if self._running:
             raise RuntimeError("drain() while run() is delivering")
         workers = [_Worker(self, sink) for sink in self.config.sinks]
+        for worker in workers:
+            worker.flush = flush_digests
         tasks = [asyncio.create_task(self._drain_one(worker)) for worker in workers]
         timed_out = False
         if tasks:
@@ -571,6 +629,8 @@ class Dispatcher:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         reports = tuple(worker.report for worker in workers)
+        counts = await self.store.call(self.store.store.delivery_counts)
+        left = sum(counts.get(worker.sink.name, {}).get("pending", 0) for worker in workers)
         return DispatchReport(
             sent=sum(r.sent for r in reports),
             digests=sum(r.digests for r in reports),
@@ -579,6 +639,7 @@ class Dispatcher:
             held=sum(r.held for r in reports),
             timed_out=timed_out,
             sinks=reports,
+            pending=left,
         )
 
     async def _drain_one(self, worker: _Worker) -> None:

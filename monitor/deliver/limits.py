@@ -123,6 +123,7 @@ def plan(
     digest_after: int,
     window: timedelta,
     digests: bool,
+    flush: bool = False,
 ) -> list[Action]:
     """What to do with a sink's due deliveries, in order.
 
@@ -131,6 +132,9 @@ def plan(
     alerts leaves the window; alerts arriving meanwhile join it. A flood that goes on thus
     gets one digest per window; once it stops, alerts go out one by one again. Held rows are
     marked in the store, so a restart keeps the plan. Nothing is dropped.
+
+    With `flush` (`poll-once`, which may not run again for a day) nothing is held: what would
+    be goes out at once as a digest, after the alerts sent one by one.
     """
     if not digests:
         return [Send(row.id) for row in batch.due]
@@ -138,28 +142,34 @@ def plan(
     for row in batch.due:
         groups.setdefault(row.watchlist, []).append((row.id, row.held))
     holds: list[Action] = []
+    flushed: list[Action] = []
     first_action: dict[int, Action] = {}
     for watchlist, rows in groups.items():
         ids = [row_id for row_id, _ in rows]
         held_due = any(held for _, held in rows)
-        flush = batch.collecting.get(watchlist)
-        flush_at = datetime.fromisoformat(flush) if flush else None
+        collecting = batch.collecting.get(watchlist)
+        flush_at = datetime.fromisoformat(collecting) if collecting else None
         if held_due or (flush_at is not None and flush_at <= now):
             first_action[ids[0]] = SendDigest(watchlist, tuple(ids))
             continue
         if flush_at is not None:
-            holds.append(Hold(tuple(ids), flush_at))
+            if flush:
+                flushed.append(SendDigest(watchlist, tuple(ids)))
+            else:
+                holds.append(Hold(tuple(ids), flush_at))
             continue
         count, oldest = batch.recent.get(watchlist, (0, None))
         allowance = max(0, digest_after - count)
         for row_id in ids[:allowance]:
             first_action[row_id] = Send(row_id)
         rest = ids[allowance:]
-        if rest:
+        if rest and flush:
+            flushed.append(SendDigest(watchlist, tuple(rest)))
+        elif rest:
             start = datetime.fromisoformat(oldest) if oldest else now
             holds.append(Hold(tuple(rest), max(start + window, now + timedelta(seconds=1))))
     sends = [first_action[row.id] for row in batch.due if row.id in first_action]
-    return holds + sends
+    return holds + sends + flushed
 
 
 def chunked(ids: Sequence[int], size: int) -> list[tuple[int, ...]]:

@@ -5,6 +5,9 @@ event instead of posting twice. `"m.mentions": {}` declares that the message men
 servers then skip the legacy body-matching push rules, so `@room` or a user's name in a title
 highlights no one (older clients also see `@` defused). `formatted_body` is escaped HTML;
 `body` is the plain-text twin. Events are capped at 65,536 bytes; these stay under 20,000.
+
+Success (client-server API, `PUT .../send`): `200` with the new event's `event_id`. An
+`errcode` answer is permanent except `M_LIMIT_EXCEEDED`, which waits `retry_after_ms`.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from urllib.parse import quote
 from monitor.config import SinkConfig
 from monitor.deliver.message import Digest, Message
 from monitor.deliver.render import Outgoing, digest_headline, json_body, parts, sink_url
+from monitor.deliver.retry import Outcome, accepted, json_object, json_retry_after, refused
 from monitor.deliver.safety import fit
 from monitor.errors import DeliveryError
 
-__all__ = ["render_matrix", "room_path"]
+__all__ = ["classify_matrix", "render_matrix", "room_path"]
 
 
 def room_path(room: str) -> str:
@@ -60,8 +64,9 @@ def _digest(digest: Digest) -> tuple[str, str]:
         p = parts(message)
         title_plain, title_html = _both(p.title, 300)
         source_plain, source_html = _both(p.source, 200)
-        line = f"• {title_plain} · {source_plain}"
-        item = f"{title_html} · <em>{source_html}</em>"
+        forms_plain, forms_html = _both(p.forms, 300)
+        line = f"• {title_plain} · {source_plain} · matched {forms_plain}"
+        item = f"{title_html} · <em>{source_html}</em> · matched {forms_html}"
         if p.title_en:
             en_plain, en_html = _both(p.title_en, 300)
             line += f"\n  EN: {en_plain}"
@@ -95,3 +100,15 @@ def render_matrix(sink: SinkConfig, message: Message | Digest) -> Outgoing:
     )
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {sink.token}"}
     return Outgoing("PUT", url, json_body(content), headers)
+
+
+def classify_matrix(status: int, body: str) -> Outcome:
+    """A 2xx from a homeserver: an `event_id` is success."""
+    data = json_object(body)
+    if data is not None and isinstance(data.get("event_id"), str):
+        return accepted(status, body)
+    if data is not None and "errcode" in data:
+        limited = data["errcode"] == "M_LIMIT_EXCEEDED"
+        reason = f"Matrix answered {data['errcode']}: {data.get('error', '')}"
+        return refused(status, body, reason, retry=limited, retry_after=json_retry_after(body))
+    return refused(status, body, "Matrix answered without an event_id: is the url a homeserver?")

@@ -3,6 +3,9 @@
 Feed text is markdown-escaped and every `@` carries a word joiner, so `@channel`, `@all`,
 `@here` and `@someone` are shown but notify nobody. Mattermost accepts posts up to 16,383
 characters; these messages stay under 6,000.
+
+Success (Mattermost's incoming-webhook docs): `200` with the text `ok`. Errors come as a JSON
+object with `status_code`, which decides; any other 2xx text is permanent (not a webhook).
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 from monitor.config import SinkConfig
 from monitor.deliver.message import Digest, Message
 from monitor.deliver.render import Outgoing, digest_headline, json_body, parts, sink_url
+from monitor.deliver.retry import Outcome, accepted, json_object, refused, retryable
 from monitor.deliver.safety import fit
 
-__all__ = ["render_mattermost"]
+__all__ = ["classify_mattermost", "render_mattermost"]
 
 
 def _md(text: str, limit: int) -> str:
@@ -40,7 +44,7 @@ def _digest(digest: Digest) -> str:
         entry = f"- [{title}]({p.link})" if p.link else f"- {title}"
         if p.title_en:
             entry += f" (EN: {_md(p.title_en, 300)})"
-        lines.append(f"{entry} · {_md(p.source, 200)}")
+        lines.append(f"{entry} · matched {_md(p.forms, 200)} · {_md(p.source, 200)}")
     return "\n".join(lines)
 
 
@@ -48,3 +52,15 @@ def render_mattermost(sink: SinkConfig, message: Message | Digest) -> Outgoing:
     text = _digest(message) if isinstance(message, Digest) else _message(message)
     body = json_body({"text": text})
     return Outgoing("POST", sink_url(sink), body, {"Content-Type": "application/json"})
+
+
+def classify_mattermost(status: int, body: str) -> Outcome:
+    """A 2xx from a Mattermost webhook: `ok` is success."""
+    if body.strip() == "ok":
+        return accepted(status, body)
+    data = json_object(body)
+    code = data.get("status_code") if data is not None else None
+    if isinstance(code, int) and not isinstance(code, bool):
+        reason = f"Mattermost answered {code}: {data.get('message', '') if data else ''}"
+        return refused(status, body, reason, retry=retryable(code))
+    return refused(status, body, "Mattermost did not answer 'ok': is the url a webhook?")

@@ -5,6 +5,9 @@ be Latin-1, and titles here are often Sorani, Kurmanji or Arabic; JSON carries t
 are. `url` is the topic's URL (`https://ntfy.sh/alerts`): its last path segment is the topic.
 The message is plain text (`markdown` off), at most 4,096 bytes so ntfy does not turn it into
 an attachment. Priority follows severity; the first tag is an emoji ntfy shows.
+
+Success (ntfy's publish docs): `200` with the message as JSON, which has an `id`. An error
+answer (`{"code": 42901, "http": 429, "error": ...}`) is judged by its `http` status.
 """
 
 from __future__ import annotations
@@ -14,14 +17,16 @@ from typing import Any
 from monitor.config import SinkConfig
 from monitor.deliver.message import Digest, Message
 from monitor.deliver.render import Outgoing, digest_headline, json_body, parts, sink_url
+from monitor.deliver.retry import Outcome, accepted, json_object, refused, retryable
 from monitor.deliver.safety import clean, fit, utf8_len
 from monitor.errors import DeliveryError
+from monitor.redact import shown_url
 
-__all__ = ["DIGEST_MAX", "render_ntfy", "split_topic"]
+__all__ = ["DIGEST_MAX", "classify_ntfy", "render_ntfy", "split_topic"]
 
 LIMIT = 4096
 DIGEST_MAX = 5
-"""A digest entry can take 800 bytes (link included), so five fit in 4,096."""
+"""A digest entry can take 790 bytes (link included), so five fit in 4,096."""
 PRIORITY = {"info": 2, "low": 2, "medium": 3, "high": 4, "critical": 5}
 TAG = {
     "info": "information_source",
@@ -37,7 +42,7 @@ def split_topic(url: str) -> tuple[str, str]:
     """`https://ntfy.example/sub/alerts` → (`https://ntfy.example/sub`, `alerts`)."""
     base, _, topic = url.rstrip("/").rpartition("/")
     if not topic or "://" not in base or base.endswith(":/"):
-        raise DeliveryError(f"{url!r} is not an ntfy topic URL", permanent=True)
+        raise DeliveryError(f"{shown_url(url)!r} is not an ntfy topic URL", permanent=True)
     return base, topic
 
 
@@ -61,7 +66,7 @@ def _digest(digest: Digest) -> tuple[str, str, str | None]:
     lines = []
     for message in digest.messages:
         p = parts(message)
-        entry = f"• {_b(p.title, 300)}\n  {_b(p.source, 120)}"
+        entry = f"• {_b(p.title, 240)}\n  Matched: {_b(p.forms, 80)}\n  {_b(p.source, 100)}"
         if p.link and utf8_len(p.link) <= _MAX_LINK_BYTES:
             entry += f"\n  {p.link}"
         lines.append(entry)
@@ -85,3 +90,15 @@ def render_ntfy(sink: SinkConfig, message: Message | Digest) -> Outgoing:
     if sink.token:
         headers["Authorization"] = f"Bearer {sink.token}"
     return Outgoing("POST", base, json_body(payload), headers)
+
+
+def classify_ntfy(status: int, body: str) -> Outcome:
+    """A 2xx from ntfy: the published message, with its `id`, is success."""
+    data = json_object(body)
+    if data is not None and isinstance(data.get("id"), str):
+        return accepted(status, body)
+    code = data.get("http") if data is not None else None
+    if isinstance(code, int) and not isinstance(code, bool):
+        reason = f"ntfy answered {code}: {data.get('error', '') if data else ''}"
+        return refused(status, body, reason, retry=retryable(code))
+    return refused(status, body, "ntfy answered without a message id: is the url an ntfy topic?")

@@ -55,14 +55,6 @@ class Outgoing:
     url: str
     body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
-    secret_in_url: str | None = None
-    """A token inside `url` (Telegram's bot token) that logs and errors must not show."""
-
-    @property
-    def shown_url(self) -> str:
-        if self.secret_in_url:
-            return self.url.replace(self.secret_in_url, "…")
-        return self.url
 
 
 def json_body(payload: Any) -> bytes:

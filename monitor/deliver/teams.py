@@ -4,18 +4,28 @@ Feed text goes into `TextRun`s of `RichTextBlock`s, which Adaptive Cards never p
 markdown (a `TextBlock` would), so no formatting or link can be injected; the link is an
 `Action.OpenUrl`. A Teams mention needs an `msteams.entities` entry, and the card has none.
 Teams refuses messages over about 28 KB; the cuts below keep a card far under that.
+
+Success: a Workflows webhook answers `202 Accepted`; an old Office 365 connector answers `200`
+with the number of messages posted (`1`). Connectors also answer `200` when they failed, with
+`Webhook message delivery failed with error: ... returned HTTP error 429 ...` as the text
+(Microsoft: "successful only if it returns a number"); that inner status decides, and without
+one the failure is taken as passing, as Microsoft intends it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from monitor.config import SinkConfig
 from monitor.deliver.message import Digest, Message
 from monitor.deliver.render import Outgoing, digest_headline, json_body, parts, sink_url
+from monitor.deliver.retry import Outcome, accepted, refused, retryable
 from monitor.deliver.safety import fit
 
-__all__ = ["render_teams"]
+__all__ = ["classify_teams", "render_teams"]
+
+_INNER_STATUS = re.compile(r"HTTP error (\d{3})")
 
 _COLOR = {"info": "Default", "low": "Accent", "medium": "Warning", "high": "Attention"}
 
@@ -80,6 +90,7 @@ def _digest(digest: Digest) -> dict[str, Any]:
         items = [_block(_run(p.title, 400, weight="Bolder"))]
         if p.title_en:
             items.append(_block(_run(f"EN: {p.title_en}", 400)))
+        items.append(_block(_run("Matched: ", 9, weight="Bolder"), _run(p.forms, 300)))
         items.append(_block(_run(p.source, 300, isSubtle=True)))
         container: dict[str, Any] = {"type": "Container", "separator": True, "items": items}
         if p.link:
@@ -93,3 +104,14 @@ def render_teams(sink: SinkConfig, message: Message | Digest) -> Outgoing:
     return Outgoing(
         "POST", sink_url(sink), json_body(payload), {"Content-Type": "application/json"}
     )
+
+
+def classify_teams(status: int, body: str) -> Outcome:
+    """A 2xx from Teams: 202, an empty answer, or a positive count of messages posted."""
+    text = body.strip()
+    if status == 202 or not text or (text.isdigit() and int(text) > 0):
+        return accepted(status, body)
+    inner = _INNER_STATUS.search(text)
+    code = int(inner.group(1)) if inner else None
+    reason = f"Teams answered {text[:200]!r}"
+    return refused(status, body, reason, retry=code is None or retryable(code))

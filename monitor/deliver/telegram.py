@@ -4,6 +4,10 @@ Feed text is HTML-escaped with the only named entities Telegram knows (`&lt; &gt
 &quot;`) and `@` defused, so `@username` pings nobody and no tag or link can be injected.
 Telegram allows 4,096 characters *after entity parsing*: what counts is the visible text, in
 UTF-16 units. Each piece is cut before it is escaped, so a cut never falls inside `&amp;`.
+
+Success (Bot API, "Making requests"): a JSON object with `"ok": true`. `"ok": false` carries
+`error_code` (an HTTP status) and, for flood control, `parameters.retry_after`; it is judged
+by that code even under a 200.
 """
 
 from __future__ import annotations
@@ -13,10 +17,18 @@ import html
 from monitor.config import SinkConfig
 from monitor.deliver.message import Digest, Message
 from monitor.deliver.render import Outgoing, digest_headline, json_body, parts
+from monitor.deliver.retry import (
+    Outcome,
+    accepted,
+    json_object,
+    json_retry_after,
+    refused,
+    retryable,
+)
 from monitor.deliver.safety import escape_html, fit, utf16_len
 from monitor.errors import DeliveryError
 
-__all__ = ["API", "render_telegram", "visible_length"]
+__all__ = ["API", "classify_telegram", "render_telegram", "visible_length"]
 
 API = "https://api.telegram.org"
 LIMIT = 4096
@@ -47,15 +59,16 @@ def _message(message: Message) -> str:
 
 
 def _digest(digest: Digest) -> str:
-    # Visible budget: 200 + 10 × (150 + 4 + 120 + 80 + 8) < 4,096.
+    # Visible budget: 200 + 10 × (120 + 2 + 104 + 69 + 71 + 4 newlines) < 4,096.
     lines = [f"<b>{_h(digest_headline(digest), 200)}</b>"]
     for message in digest.messages:
         p = parts(message)
-        title = _h(p.title, 150)
+        title = _h(p.title, 120)
         entry = f'• <a href="{escape_html(p.link)}">{title}</a>' if p.link else f"• {title}"
         if p.title_en:
-            entry += f"\nEN: {_h(p.title_en, 120)}"
-        lines.append(f"{entry}\n<i>{_h(p.source, 80)}</i>")
+            entry += f"\nEN: {_h(p.title_en, 100)}"
+        entry += f"\nMatched: {_h(p.forms, 60)}"
+        lines.append(f"{entry}\n<i>{_h(p.source, 70)}</i>")
     return "\n".join(lines)
 
 
@@ -75,5 +88,23 @@ def render_telegram(sink: SinkConfig, message: Message | Digest) -> Outgoing:
         f"{base}/bot{sink.token}/sendMessage",
         json_body(payload),
         {"Content-Type": "application/json"},
-        secret_in_url=sink.token,
+    )
+
+
+def classify_telegram(status: int, body: str) -> Outcome:
+    """A 2xx from the Bot API: `{"ok": true, ...}` is success."""
+    data = json_object(body)
+    if data is None:
+        return refused(status, body, "Telegram's answer is not JSON: is the url the Bot API?")
+    if data.get("ok") is True:
+        return accepted(status, body)
+    code = data.get("error_code")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else 400
+    description = str(data.get("description") or "no description")
+    return refused(
+        status,
+        body,
+        f"Telegram answered ok: false ({code}: {description})",
+        retry=retryable(code),
+        retry_after=json_retry_after(body),
     )

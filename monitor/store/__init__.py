@@ -17,10 +17,15 @@ from monitor.store.feeds import AlertPlan, FeedQueries, FeedState, NewItem, Poll
 from monitor.store.outbox import OutboxQueries
 from monitor.store.translations import TranslationQueries
 from monitor.store.housekeeping import HousekeepingQueries
+from monitor.store.views import VIEWS
+from monitor.store import story_keys as _story_keys  # noqa: F401  (migration 0006 only)
+from monitor.store.articles import ArticleQueries
+from monitor.store.rescan import RescanQueries
 
 # isort: on
 
 __all__ = [
+    "VIEWS",
     "AlertPlan",
     "FeedState",
     "NewItem",
@@ -33,5 +38,12 @@ __all__ = [
 ]
 
 
-class Store(TranslationQueries, FeedQueries, OutboxQueries, HousekeepingQueries):
+class Store(
+    ArticleQueries,
+    RescanQueries,
+    TranslationQueries,
+    FeedQueries,
+    OutboxQueries,
+    HousekeepingQueries,
+):
     """The whole store: open with `Store.open(path)`."""

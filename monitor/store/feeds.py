@@ -65,6 +65,8 @@ class PollWrite:
     title: str | None
     next_poll_at: datetime
     items: tuple[NewItem, ...] = ()
+    held_back: int = 0
+    """Items that matched but were older than `backfill`: stored without alerting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +113,8 @@ class FeedQueries(StoreBase):
                     self.db.execute(
                         """UPDATE feeds SET url = ?, language = ?, etag = NULL,
                            last_modified = NULL, error_count = 0, last_error = NULL,
-                           moved_to = NULL, next_poll_at = NULL WHERE id = ?""",
+                           failing_since = NULL, moved_to = NULL, next_poll_at = NULL
+                       WHERE id = ?""",
                         [feed.url, feed.language, row[0]],
                     )
                 else:
@@ -184,8 +187,8 @@ class FeedQueries(StoreBase):
             self.db.execute(
                 """UPDATE feeds SET etag = ?, last_modified = ?, last_polled_at = ?,
                        last_ok_at = ?, last_status = ?, last_error = NULL, error_count = 0,
-                       next_poll_at = ?, moved_to = COALESCE(?, moved_to),
-                       title = COALESCE(?, title)
+                       failing_since = NULL, next_poll_at = ?, moved_to = COALESCE(?, moved_to),
+                       title = COALESCE(?, title), held_back = held_back + ?
                    WHERE id = ?""",
                 [
                     write.etag,
@@ -196,6 +199,7 @@ class FeedQueries(StoreBase):
                     iso(write.next_poll_at),
                     write.moved_to,
                     write.title,
+                    write.held_back,
                     write.feed_id,
                 ],
             )
@@ -230,11 +234,13 @@ class FeedQueries(StoreBase):
         now: datetime | None = None,
     ) -> int:
         """Count one more consecutive failure; returns the new count."""
+        now_text = iso(now or utcnow())
         with self.write():
             self.db.execute(
                 """UPDATE feeds SET last_polled_at = ?, last_status = ?, last_error = ?,
-                       error_count = error_count + 1, next_poll_at = ? WHERE id = ?""",
-                [iso(now or utcnow()), status, error, iso(next_poll_at), feed_id],
+                       error_count = error_count + 1, failing_since = COALESCE(failing_since, ?),
+                       next_poll_at = ? WHERE id = ?""",
+                [now_text, status, error, now_text, iso(next_poll_at), feed_id],
             )
             row = self.db.execute("SELECT error_count FROM feeds WHERE id = ?", [feed_id])
             return int(row.fetchone()[0])
@@ -288,7 +294,7 @@ class FeedQueries(StoreBase):
         rows = self.db.execute(
             """SELECT f.name, f.url, f.last_ok_at, f.last_polled_at, f.last_status, f.last_error,
                       f.error_count, f.next_poll_at, f.moved_to,
-                      (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id)
+                      (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id), f.held_back
                FROM feeds f ORDER BY f.name"""
         ).fetchall()
         keys = [
@@ -302,6 +308,7 @@ class FeedQueries(StoreBase):
             "next_poll_at",
             "moved_to",
             "items",
+            "held_back",
         ]
         return [dict(zip(keys, row, strict=True)) for row in rows]
 

@@ -11,6 +11,7 @@ from typing import Literal
 
 import sqlite_utils
 
+from monitor.errors import StoreFileLost
 from monitor.store.base import StoreBase
 from monitor.store.schema import iso, migrations, utcnow
 
@@ -38,6 +39,8 @@ class FailingFeed:
     """Consecutive failed polls."""
     last_error: str | None
     last_ok_at: str | None
+    failing_since: str | None = None
+    """The first failed poll of this run of failures."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,8 @@ class StoreSummary:
     oldest_pending_seconds: float | None
     """Age of the oldest pending delivery; None when nothing is pending."""
     last_poll_at: datetime | None
+    dead_last_24h: tuple[DeliveryCount, ...] = ()
+    """Deliveries given up on in the 24 hours before `at`, by sink (status `dead`)."""
 
     def deliveries_with(self, status: str) -> int:
         return sum(d.count for d in self.deliveries if d.status == status)
@@ -148,6 +153,10 @@ class HousekeepingQueries(StoreBase):
         """
         connection = self.db.conn
         try:
+            self.check_file()
+        except StoreFileLost:
+            return False
+        try:
             with self._busy_timeout(timeout):
                 connection.execute("BEGIN IMMEDIATE")
                 version = int(connection.execute("PRAGMA user_version").fetchone()[0])
@@ -176,13 +185,14 @@ class HousekeepingQueries(StoreBase):
         """The state of feeds (those named, default all), items, alerts and deliveries."""
         now = now or utcnow()
         rows = self.db.execute(
-            "SELECT name, error_count, last_error, last_ok_at, last_polled_at FROM feeds"
+            """SELECT name, error_count, last_error, last_ok_at, last_polled_at, failing_since
+               FROM feeds"""
         ).fetchall()
         if feeds is not None:
             wanted = set(feeds)
             rows = [row for row in rows if row[0] in wanted]
         failing = sorted(
-            (FailingFeed(r[0], r[1], r[2], r[3]) for r in rows if r[1] > 0),
+            (FailingFeed(r[0], r[1], r[2], r[3], r[5]) for r in rows if r[1] > 0),
             key=lambda f: (-f.errors, f.name),
         )
         never = sum(1 for r in rows if r[1] == 0 and r[3] is None)
@@ -206,6 +216,14 @@ class HousekeepingQueries(StoreBase):
             "SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'"
         ).fetchone()[0]
         items = int(self.db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+        dead_recent = tuple(
+            DeliveryCount(r[0], "dead", int(r[1]))
+            for r in self.db.execute(
+                """SELECT sink, COUNT(*) FROM deliveries
+                   WHERE status = 'dead' AND dead_at >= ? GROUP BY sink ORDER BY sink""",
+                [day_ago],
+            )
+        )
         return StoreSummary(
             at=now,
             feeds_total=len(rows),
@@ -220,4 +238,5 @@ class HousekeepingQueries(StoreBase):
                 None if oldest is None else (now - datetime.fromisoformat(oldest)).total_seconds()
             ),
             last_poll_at=datetime.fromisoformat(max(polled)) if polled else None,
+            dead_last_24h=dead_recent,
         )

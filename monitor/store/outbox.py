@@ -221,14 +221,16 @@ class OutboxQueries(StoreBase):
                     [stamp(at), error, status, *chunk],
                 )
 
-    def mark_dead(self, ids: Sequence[int], error: str, status: int | None) -> None:
+    def mark_dead(
+        self, ids: Sequence[int], error: str, status: int | None, now: datetime | None = None
+    ) -> None:
         with self.write():
             for chunk in _chunks(ids):
                 self.db.execute(
                     f"""UPDATE deliveries SET status = 'dead', attempts = attempts + 1,
-                            last_error = ?, last_status = ?
+                            last_error = ?, last_status = ?, dead_at = ?
                         WHERE id IN ({_marks(chunk)}) AND status = 'pending'""",
-                    [error, status, *chunk],
+                    [error, status, stamp(now or datetime.now(UTC)), *chunk],
                 )
 
     def hold_deliveries(self, ids: Sequence[int], until: datetime, now: datetime) -> None:
@@ -310,7 +312,7 @@ class OutboxQueries(StoreBase):
         Sent deliveries are left alone: sending one again is not a retry.
         """
         reset = """UPDATE deliveries SET status = 'pending', next_attempt_at = ?, attempts = 0,
-                       held_at = NULL, retried_at = ?"""
+                       held_at = NULL, dead_at = NULL, retried_at = ?"""
         changed = 0
         with self.write():
             if all_dead:
