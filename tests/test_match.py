@@ -16,6 +16,7 @@ from monitor.analyze import Analyzer
 from monitor.config import WatchlistConfig
 from monitor.match import Matcher
 from monitor.models import Match
+from monitor.service import analyze_records
 from monitor.text.normalize import normalize, normalize_term
 
 
@@ -306,6 +307,69 @@ def test_match_english_applies_exclusions_within_the_translation() -> None:
     analyzer = Analyzer([SUICIDE_BOMBER])
     assert analyzer.match_english("Suicide bomber drill in Erbil", "") == ()
     assert analyzer.match_english("", "") == ()
+
+
+def test_a_term_only_in_the_article_body_matches_as_content() -> None:
+    # The usual news feed: a teaser as the summary, the whole article as the content.
+    body = "Checkpoints were reinforced.\nOfficials in Khanaqin said the road stays open."
+    analysis = Analyzer([KHANAQIN, DIYALA]).analyze(
+        "Security tightened on the eastern road", "Checkpoints were reinforced.", content=body
+    )
+    start = body.index("Khanaqin")
+    assert analysis.matches == (
+        Match("khanaqin", "Khanaqin", "Khanaqin", "content", start, start + 8),
+    )
+
+
+def test_title_summary_and_content_each_report_their_matches() -> None:
+    matches = Analyzer([KHANAQIN]).match("Khanaqin", "In Khanaqin today", content="خانقين")
+    assert [(m.field, m.form) for m in matches] == [
+        ("title", "Khanaqin"),
+        ("summary", "Khanaqin"),
+        ("content", "خانقين"),
+    ]
+
+
+def test_an_exclusion_in_the_article_body_excludes_the_item() -> None:
+    analyzer = Analyzer([SUICIDE_BOMBER])
+    title = "Suicide bomber stopped in Erbil"
+    assert analyzer.analyze(title, "", content="It was a drill, officials said.").matches == ()
+    assert analyzer.analyze(title, "", content="Officials said.").watchlists == ("suicide-bomber",)
+
+
+def test_matches_in_a_long_article_body_point_into_the_original_text() -> None:
+    # Over 1,000 characters the body is normalized a paragraph at a time; the offsets must
+    # still be offsets into the whole body, whatever each paragraph folds or deletes.
+    paragraphs = [
+        "Filler words about the weather and the markets. " * 20,
+        "قال مسؤولون‌ إن الوضعَ في خانقينَ هادئ…",  # ZWNJ, harakat, an ellipsis
+        "ﬁve ﬁgures… the ﬁre near Khanaqin’s gate",  # ligatures take the slow path
+        "A suicide\nbomber",  # a term across a line break still matches
+        "Straße, Diyala.",
+    ]
+    body = "\n".join(paragraphs)
+    assert len(body) > 1000
+    matches = Matcher([KHANAQIN, DIYALA, SUICIDE_BOMBER]).match({"content": body})
+    assert [(m.watchlist, m.form) for m in matches] == [
+        ("khanaqin", "خانقينَ"),
+        ("khanaqin", "Khanaqin"),
+        ("suicide-bomber", "suicide\nbomber"),
+        ("diyala", "Diyala"),
+    ]
+    for m in matches:
+        assert body[m.start : m.end] == m.form
+
+
+def test_analyze_records_read_the_content() -> None:
+    records = [
+        {"id": "a", "title": "Roads", "summary": "Teaser.", "content": "Traffic in Khanaqin."},
+        {"id": "b", "title": "Roads", "summary": "Teaser."},
+    ]
+    with_content, without = analyze_records(Analyzer([KHANAQIN]), records)
+    assert with_content["matches"] == [
+        {"watchlist": "khanaqin", "term": "Khanaqin", "form": "Khanaqin", "field": "content"}
+    ]
+    assert without["matches"] == []
 
 
 # Gazetteer expansion -----------------------------------------------------------------------

@@ -6,12 +6,14 @@ variants; hard negatives are near-misses that share letters with a term but are 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitor.config import WatchlistConfig
 from monitor.match import Matcher
+from monitor.text.gazetteer import parse_gazetteer
 
 
 def watchlist(name: str, *terms: Any, none: tuple[str, ...] = ()) -> WatchlistConfig:
@@ -343,3 +345,136 @@ def test_a_shorter_form_is_reported_inside_an_inflected_longer_one() -> None:
 def test_exclusions_are_inflected_too() -> None:
     m = Matcher([watchlist("w", "suicide bomber", none=("drill",))])
     assert m.match({"t": "suicide bomber drills"}) == ()
+
+
+# Issue 16: spelling variants and grammar for every gazetteer entry ---------------------------
+
+REAL_WORDS = Path(__file__).parent / "fixtures" / "sorani_badini_kirkuk_car_bomb.tsv"
+
+
+def english_only(*names: tuple[str, str]) -> Matcher:
+    return Matcher([watchlist(name, term) for name, term in names])
+
+
+def real_words() -> list[tuple[str, str, str, str]]:
+    rows = REAL_WORDS.read_text(encoding="utf-8").splitlines()
+    return [tuple(row.split("\t")) for row in rows if row and not row.startswith("#")]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("where", "name", "text", "form"), real_words())
+def test_real_sorani_and_badini_words_match_english_watchlists(
+    where: str, name: str, text: str, form: str
+) -> None:
+    matcher = english_only(("kirkuk", "Kirkuk"), ("car-bomb", "car bomb"))
+    assert [(m.watchlist, m.form) for m in matcher.match({"title": text})] == [(name, form)], where
+
+
+@pytest.mark.parametrize(
+    ("term", "text", "form"),
+    [
+        ("Kirkuk", "لە کەرکوکدا", "کەرکوکدا"),  # وو written و
+        ("Makhmur", "مەخموورەوە", "مەخموورەوە"),  # و written وو
+        ("Mosul", "لە شاری موسل", "موسل"),  # ڵ typed as ل
+        ("Erbil", "فڕۆکەخانەی هەولیر", "هەولیر"),  # ێ typed as ی
+        ("Kirkuk", "لەکەرکوک", "لەکەرکوک"),  # لە attached
+        ("Kirkuk", "بۆکەرکوک", "بۆکەرکوک"),  # بۆ attached
+        ("Duhok", "ژ دهۆکێ", "دهۆکێ"),  # Badini oblique -ێ
+        ("Peshmerga", "پێشمەرگەیێن", "پێشمەرگەیێن"),  # Badini plural oblique
+        ("Duhok", "ژدهۆکێ", "ژدهۆکێ"),  # Badini ژ attached
+        ("suicide attack", "هێرشە خۆکوژییەکە", "هێرشە خۆکوژییەکە"),  # Sorani definite phrase
+        ("suicide attack", "الهجوم الانتحاري", "الهجوم الانتحاري"),  # the article on both words
+        ("Jalawla", "في جلولا", "جلولا"),  # final hamza dropped
+        ("suicide attack", "êrîşên xwekujî", "êrîşên xwekujî"),  # Kurmanji plural ezafe
+        ("Tuz Khurmatu", "in Touz Khormatou", "Touz Khormatou"),
+        ("Sulaymaniyah", "Suleimaniyah", "Suleimaniyah"),
+        ("Sulaymaniyah", "Sulaimania", "Sulaimania"),
+        ("Qayyarah", "Qayarah", "Qayarah"),
+        ("Baqubah", "Baqoubah", "Baqoubah"),
+    ],
+)
+def test_variants_and_endings_of_gazetteer_spellings(term: str, text: str, form: str) -> None:
+    (m,) = english_only(("w", term)).match({"title": text})
+    assert m.form == form
+    assert text[m.start : m.end] == form
+
+
+@pytest.mark.parametrize(
+    ("term", "text"),
+    [
+        ("Mosul", "أشباه الموصلات"),
+        ("Mosul", "الموصول"),  # وو variants are Sorani only: Arabic موصول is another word
+        ("Mosul", "موسڵمانان"),
+        ("Mosul", "موسلمان"),
+        ("Kifri", "كفر الشيخ"),
+        ("Ranya", "رانيا"),
+        ("Ranya", "رانية"),  # ڕانیە on an Arabic keyboard is the given name
+        ("Ranya", "Rania"),  # Raniya → -ia is the given name
+        ("Sulaymaniyah", "Suleiman"),
+        ("Sulaymaniyah", "Qasem Soleimani"),
+        ("Sulaymaniyah", "Souleimani"),
+        ("Sulaymaniyah", "قاسم سليماني"),
+        ("Baqubah", "باقة ورد"),
+        ("Tuz Khurmatu", "Tuz"),  # Tooz → Tuz is Turkish "salt"
+        ("car bomb", "ئۆتۆمبێلێکی سپی"),
+        ("car bomb", "bomber aircraft"),
+        ("Erbil", "هەوڵدان"),
+    ],
+)
+def test_variants_never_reach_the_hard_negatives(term: str, text: str) -> None:
+    assert english_only(("w", term)).match({"title": text}) == ()
+
+
+def test_variants_come_only_from_gazetteer_spellings() -> None:
+    # A spelling the user writes with `expand: false` matches as written, folds aside.
+    m = Matcher([watchlist("w", {"term": "کەرکووک", "expand": False})])
+    assert m.match({"title": "کەرکوک"}) == ()
+    assert [x.form for x in m.match({"title": "کەرکووکدا"})] == ["کەرکووکدا"]
+
+
+def test_variant_rules_can_be_limited_for_measurement() -> None:
+    entry = {"id": "kirkuk", "kind": "governorate", "en": ["Kirkuk"], "ckb": ["کەرکووک"]}
+    gazetteer = parse_gazetteer({"entries": [{**entry, "source": "test"}]})
+    lists = [watchlist("kirkuk", "Kirkuk")]
+    assert Matcher(lists, gazetteer, variant_rules=frozenset()).match({"title": "کەرکوک"}) == ()
+    assert Matcher(lists, gazetteer, variant_rules=frozenset({"waw"})).match({"title": "کەرکوک"})
+
+
+def test_an_arabic_only_spelling_never_matches_a_word_written_with_kurdish_ae() -> None:
+    entry = {"id": "wana", "kind": "town", "en": ["Wana"], "ar": ["وانة"]}
+    gazetteer = parse_gazetteer({"entries": [{**entry, "source": "test"}]})
+    matcher = Matcher([watchlist("wana", "Wana")], gazetteer)
+    # Sorani وانەکانی "the lessons of" folds like وانة + -کانی; only the Arabic is the town.
+    assert matcher.match({"title": "وانەکانی زمانی کوردی"}) == ()
+    assert [m.form for m in matcher.match({"title": "انفجار في وانة"})] == ["وانة"]
+
+
+def test_sorani_uses_is_not_a_proclitic_and_an_arabic_place() -> None:
+    entry = {"id": "hakkari", "kind": "town", "en": ["Hakkari"], "ar": ["هكاري"]}
+    gazetteer = parse_gazetteer({"entries": [{**entry, "source": "test"}]})
+    matcher = Matcher([watchlist("hakkari", "Hakkari")], gazetteer)
+    # Sorani بەکاری "uses" folds like Arabic ب + هكاري; only the Arabic is Hakkari.
+    assert matcher.match({"title": "زیاتر بەکاری دەهێنن"}) == ()
+    assert [m.form for m in matcher.match({"title": "انفجار بهكاري"})] == ["بهكاري"]
+
+
+def test_a_common_word_is_not_a_place_with_an_ending() -> None:
+    matcher = english_only(("soran", "Soran"))
+    assert matcher.match({"title": "stranên bi Soranî"}) == ()  # the Sorani dialect
+    assert [m.form for m in matcher.match({"title": "li Soranê"})] == ["Soranê"]
+
+
+def test_a_watchlist_may_name_a_common_word_itself() -> None:
+    assert [m.form for m in english_only(("singer", "Rania")).match({"title": "Rania"})] == [
+        "Rania"
+    ]
+    assert english_only(("dialect", "Sorani")).match({"title": "bi Soranî"})
+
+
+def test_a_stem_never_begins_at_the_vowel_of_a_sorani_proclitic() -> None:
+    entry = {"id": "hit", "kind": "district", "en": ["Heet"], "ar": ["هيت"], "ckb": ["هیت"]}
+    gazetteer = parse_gazetteer({"entries": [{**entry, "source": "test"}]})
+    matcher = Matcher([watchlist("hit", "Heet")], gazetteer)
+    # Badini بەیتا (a ballad) folds like ب + هیت + ا; no Kurdish word begins with ە.
+    assert matcher.match({"title": "چەق و تایێن بەیتا"}) == ()
+    found = matcher.match({"title": "لەهیت، بهيت، لە هیتدا"})
+    assert [m.form for m in found] == ["لەهیت", "بهيت", "هیتدا"]

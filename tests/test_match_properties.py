@@ -18,6 +18,8 @@ from test_matching_set import ENGLISH_TERMS, ITEMS, watchlists
 
 from monitor.match import Matcher
 from monitor.text.gazetteer import load_gazetteer
+from monitor.text.normalize import normalize_term
+from monitor.text.variants import spelling_variants
 
 # No example database: tests leave nothing behind in the working tree.
 PROPERTY = settings(max_examples=150, deadline=None, database=None)
@@ -119,3 +121,38 @@ def test_a_term_never_matches_before_letters_that_are_no_ending(case: tuple[str,
 def test_every_gazetteer_spelling_matches_itself(term: str) -> None:
     matches = term_matcher(term).match({"title": f"news of {term} today"})
     assert [m.form for m in matches] == [term]
+
+
+# Spelling variants (issue 16): each one of a place's Sorani spellings, with an attached
+# preposition and an ending, matches a watchlist that names the place in English.
+PLACE_VARIANTS = sorted(
+    {
+        (entry.id, (entry.names_in("en") or entry.spellings)[0], variant)
+        for entry in load_gazetteer().entries
+        if entry.kind != "term"
+        for language in ("ckb", "kmr-Arab")
+        for spelling in entry.names_in(language)
+        for variant, _ in spelling_variants(normalize_term(spelling), language)
+        if load_gazetteer().lookup(variant) in (None, entry)
+    }
+)
+
+
+@cache
+def place_matcher(name: str, term: str) -> Matcher:
+    return Matcher(watchlists({name: term}))
+
+
+@PROPERTY
+@given(
+    st.sampled_from(PLACE_VARIANTS),
+    st.sampled_from(["لە", "بۆ", "ژ"]),
+    st.sampled_from(["دا", "ێ", ""]),
+)
+def test_a_sorani_variant_of_a_place_matches_with_its_affixes(
+    case: tuple[str, str, str], before: str, after: str
+) -> None:
+    name, term, variant = case
+    word = f"{before}{variant}{after}"
+    matches = place_matcher(name, term).match({"title": f"هەواڵ {word} ئەمڕۆ"})
+    assert [m.form for m in matches] == [word]

@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from monitor.text.normalize import normalize, normalize_term
+from monitor.text.normalize import FOLD_GROUPS, folds_in, normalize, normalize_term
 
 
 @pytest.mark.parametrize(
@@ -121,3 +121,18 @@ def test_normalize_term_collapses_spaces_and_hyphens() -> None:
     assert normalize_term("suicide-bomber") == "suicide bomber"
     assert normalize_term("al-Khalili") == "al khalili"
     assert normalize_term("\u200b") == ""
+
+
+def test_folds_in_names_the_folds_that_change_a_spelling() -> None:
+    assert folds_in("Kerkûk") == ("latin-diacritics",)
+    assert folds_in("کەرکووک") == ("heh-ae",)
+    assert folds_in("كركوك") == ("arabic-kaf",)
+    assert folds_in("أربيل") == ("alef-hamza", "arabic-yeh")
+    assert folds_in("خانِقين") == ("arabic-yeh", "marks")
+    assert folds_in("Kirkuk") == ()
+
+
+def test_every_fold_group_folds_its_letters() -> None:
+    for name, (letters, _) in FOLD_GROUPS.items():
+        for letter in letters:
+            assert normalize(letter).text != letter, (name, letter)

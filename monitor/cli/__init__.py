@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from monitor import __version__
-from monitor.cli import core, deliveries, models, status
+from monitor.cli import core, deliveries, models, rescan, status, terms
 from monitor.logging import configure_logging
 
 __all__ = ["cli", "main"]
@@ -61,6 +61,8 @@ for command in (
     deliveries.deliveries,
     deliveries.sink_test,
     models.models,
+    rescan.rescan,
+    terms.terms,
 ):
     cli.add_command(command)
 

@@ -28,7 +28,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["Normalized", "normalize", "normalize_term"]
+__all__ = ["FOLD_GROUPS", "Normalized", "folds_in", "normalize", "normalize_term"]
 
 
 def _ranges(*spans: tuple[int, int]) -> list[str]:
@@ -111,6 +111,27 @@ def _latin_folds() -> dict[str, str]:
 
 
 _ONE_TO_ONE.update(_latin_folds())
+# The letter folds by name, for `news-monitor terms` and bench/folds.py (which measures each).
+FOLD_GROUPS: dict[str, tuple[str, str]] = {
+    # name: (letters folded, what the fold does)
+    "alef-hamza": ("\u0623\u0625\u0622\u0671", "أ إ آ ٱ → ا"),
+    "arabic-yeh": ("\u0649\u064a", "ى ي → ی"),
+    "arabic-kaf": ("\u0643\u06aa", "ك ڪ → ک"),
+    "heh-ae": ("\u0629\u06d5\u06be\u06c0", "ة ە ھ ۀ → ه (Sorani ە typed as ه or ة)"),
+    "latin-diacritics": (
+        "".join(_latin_folds()),
+        "Latin letters without diacritics (Kurmanji î ê û ç ş → i e u c s)",
+    ),
+    "marks": ("".join(sorted(_DELETED)), "harakat, tatweel and invisible characters dropped"),
+}
+
+
+def folds_in(text: str) -> tuple[str, ...]:
+    """The names of the `FOLD_GROUPS` that change something in `text`."""
+    composed = unicodedata.normalize("NFC", text)
+    return tuple(name for name, (letters, _) in FOLD_GROUPS.items() if set(letters) & set(composed))
+
+
 _TABLE: dict[int, str | None] = {ord(k): v for k, v in _ONE_TO_ONE.items()}
 _TABLE.update({ord(char): None for char in _DELETED})
 _DELETED_RUNS = re.compile("[" + "".join(re.escape(c) for c in sorted(_DELETED)) + "]+")
