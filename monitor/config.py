@@ -39,6 +39,7 @@ __all__ = [
     "DeliveryConfig",
     "FeedConfig",
     "HttpConfig",
+    "IncidentsConfig",
     "PollingConfig",
     "RetentionConfig",
     "SinkConfig",
@@ -210,7 +211,9 @@ def _string_list(value: object) -> object:
     return (value,) if isinstance(value, str) else value
 
 
-def _needs(sink_type: str) -> tuple[str, ...]:
+def _needs(sink_type: str, token: bool = False) -> tuple[str, ...]:
+    if sink_type == "slack" and token:
+        return ("channel",)  # the Web API (chat.postMessage): url, if given, is its base
     return {"telegram": ("token", "chat_id"), "matrix": ("url", "room", "token")}.get(
         sink_type, ("url",)
     )
@@ -222,7 +225,7 @@ def _secret(value: str) -> str:
     return value
 
 
-_SENDING_KEYS = frozenset({"url", "secret", "headers", "token", "room", "chat_id"})
+_SENDING_KEYS = frozenset({"url", "secret", "headers", "token", "room", "chat_id", "channel"})
 """What a sink sends with: resolved from ${NAME} only by the commands that send."""
 _UNRESOLVED = "https://unresolved.invalid/"
 """Stands in for an unset ${NAME} while the rest of its sink is checked; never kept."""
@@ -240,11 +243,14 @@ class SinkConfig(_Frozen):
     headers: dict[str, str] = Field(default_factory=dict)
     """webhook: extra HTTP headers."""
     token: str | None = None
-    """telegram: the bot token; matrix: the access token; ntfy: an access token."""
+    """telegram: the bot token; matrix: the access token; ntfy: an access token; slack: a bot
+    token (`xoxb-…`), to post with the Web API into `channel` and thread updates."""
     room: str | None = None
     """matrix: the room id (`!abc:example.org`)."""
     chat_id: str | None = None
     """telegram: the chat to post in."""
+    channel: str | None = None
+    """slack with a token: the channel id to post in (`C0123…`)."""
     rate: float | None = Field(None, gt=0)
     """Messages per second at most; default: the service's documented limit."""
     timeout: PositiveDuration = timedelta(seconds=10)
@@ -256,7 +262,7 @@ class SinkConfig(_Frozen):
         send with (no url, secret, headers, token, room or chat id) until it is resolved."""
         return self._unresolved
 
-    @field_validator("url", "token", "room", "chat_id")
+    @field_validator("url", "token", "room", "chat_id", "channel")
     @classmethod
     def _not_empty(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value == "":
@@ -268,12 +274,14 @@ class SinkConfig(_Frozen):
 
     @model_validator(mode="after")
     def _required_by_type(self) -> SinkConfig:
-        needs = _needs(self.type)
+        needs = _needs(self.type, self.token is not None)
         missing = [key for key in needs if not getattr(self, key)]
         if missing:
             raise ValueError(f"a {self.type} sink needs {' and '.join(missing)}")
         if self.secret and self.type != "webhook":
             raise ValueError("secret applies to webhook sinks only")
+        if self.channel and (self.type != "slack" or not self.token):
+            raise ValueError("channel applies to slack sinks with a token only")
         if self.type not in ("apprise",) and self.url and not re.match(r"^https?://", self.url):
             # Shown as scheme and host only: a webhook URL's path is its password.
             raise ValueError(f"url {shown_url(self.url)!r} is not an http(s) URL")
@@ -287,6 +295,20 @@ class DeliveryConfig(_Frozen):
     """Flood control: more alerts than this from one watchlist to one sink within
     `digest_window` go out as one digest message instead."""
     digest_window: PositiveDuration = timedelta(minutes=10)
+
+
+class BreakingConfig(_Frozen):
+    outlets: int = Field(3, ge=1)
+    """An incident reported by this many distinct outlets within `within` is breaking."""
+    within: PositiveDuration = timedelta(minutes=60)
+
+
+class IncidentsConfig(_Frozen):
+    window: PositiveDuration = timedelta(hours=48)
+    """An incident stays open this long after its last report."""
+    breaking: BreakingConfig = BreakingConfig()
+    update_every: PositiveDuration = timedelta(minutes=30)
+    """Sinks that can neither thread nor edit get at most one update per incident this often."""
 
 
 class HttpConfig(_Frozen):
@@ -318,9 +340,13 @@ class Config(_Frozen):
     watchlists: tuple[WatchlistConfig, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
     delivery: DeliveryConfig = DeliveryConfig()
+    incidents: IncidentsConfig = IncidentsConfig()
     http: HttpConfig | None = None
     """The /healthz and /metrics listener; off unless configured."""
     retention: RetentionConfig = RetentionConfig()
+    warnings: tuple[str, ...] = ()
+    """What loading passed over without refusing it (`file:line: …`), for `check-config` and
+    the daemon's log: an OPML outline with no feed in it, for one."""
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Config:
@@ -368,6 +394,8 @@ _ALL_KEYS = sorted(
             WatchlistConfig,
             SinkConfig,
             DeliveryConfig,
+            IncidentsConfig,
+            BreakingConfig,
             HttpConfig,
             RetentionConfig,
         )
@@ -428,6 +456,7 @@ def _expand_includes(
                     for k, v in sub.locations.items()
                 }
         source.problems.extend(sub.problems)
+        source.warnings.extend(sub.warnings)
         if sub.data is None:
             return
         if not isinstance(sub.data, list):
@@ -438,6 +467,7 @@ def _expand_includes(
         nested = Source(data={"feeds": sub.data}, locations=sub.locations)
         _expand_includes(nested, path.parent, env, (*seen, path))
         source.problems.extend(nested.problems)
+        source.warnings.extend(nested.warnings)
         nested_locations = by_feed(nested.locations)
         for index, feed in enumerate(nested.data["feeds"]):
             move(nested_locations.get(index, []), len(expanded))
@@ -702,10 +732,11 @@ def load_config(
     if not isinstance(source.data, dict):
         raise ConfigError([f"{display_name(path)}:1: the top level must be a mapping of keys"])
     _expand_includes(source, path.resolve().parent, env, (path.resolve(),))
-    if "source" in source.data:
-        key: Path_ = ("source",)
-        source.problems.append(problem(source.where(key), key, "unknown key"))
-        del source.data["source"]
+    for internal in ("source", "warnings"):
+        if internal in source.data:
+            key: Path_ = (internal,)
+            source.problems.append(problem(source.where(key), key, "unknown key"))
+            del source.data[internal]
     problems = list(source.problems)
     for key, lines in source.deferred.items():
         # Stands in for the unset value, so the rest of its sink is still checked.
@@ -714,11 +745,15 @@ def load_config(
             problems += lines
     try:
         try:
-            config = Config.model_validate({**source.data, "source": path.resolve()})
+            config = Config.model_validate(
+                {**source.data, "source": path.resolve(), "warnings": source.warnings}
+            )
         except ValidationError as exc:
             if not _null_words(source, exc):
                 raise
-            config = Config.model_validate({**source.data, "source": path.resolve()})
+            config = Config.model_validate(
+                {**source.data, "source": path.resolve(), "warnings": source.warnings}
+            )
     except ValidationError as exc:
         raise ConfigError(problems + _validation_problems(source, exc)) from None
     problems += _cross_check(config, source)

@@ -1,9 +1,11 @@
 """HTTP for feeds: conditional GET, a total deadline, a size cap, redirects, polite limits.
 
-One `Fetcher` serves every feed. Failures come out as `FetchError` with the HTTP status and
-the server's `Retry-After` when it sent one. Redirects are followed only where
-`check_redirect` allows: http(s), and never from a public address into loopback, link-local
-or private ones. A host that keeps timing out is backed off as a whole.
+One `Fetcher` serves every feed, over one aiohttp session whose connections are kept alive
+and reused (the HTTP stack was chosen on measurements: see bench/README.md). Failures come out
+as `FetchError` with the HTTP status and the server's `Retry-After` when it sent one.
+Redirects are followed only where `check_redirect` allows: http(s), and never from a public
+address into loopback, link-local or private ones. A host that keeps timing out is backed off
+as a whole.
 """
 
 from __future__ import annotations
@@ -12,25 +14,35 @@ import asyncio
 import concurrent.futures
 import contextlib
 import email.utils
+import functools
+import importlib
 import ipaddress
+import os
 import random
 import socket
+import ssl
 import threading
 import time
+import urllib.request
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urljoin, urlsplit
 
-import httpx
 import structlog
 
 from monitor import __version__
 from monitor.config import PollingConfig
 from monitor.errors import FetchError
+
+if TYPE_CHECKING:
+    # Imported by `Fetcher()` and where used: aiohttp takes 0.15 s to import, which commands
+    # that fetch nothing (and the delivery code, which uses `parse_retry_after`) need not pay.
+    import aiohttp
+    import aiohttp.abc
 
 __all__ = [
     "FetchResult",
@@ -58,6 +70,8 @@ _ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
+_MAX_ERROR = 160
+"""Characters of a transport error's message kept (it may quote the server's bytes)."""
 _HOST_TIMEOUTS = 3
 """Timeouts in a row after which a host is backed off: its queued feeds fail at once."""
 
@@ -117,6 +131,7 @@ def backoff_delay(
     return timedelta(seconds=min(seconds, max_backoff.total_seconds()))
 
 
+@functools.lru_cache(maxsize=4096)  # twice per request, for the same few thousand feeds
 def _host_name(url: str) -> str:
     """`host:port` as the URL has it, never its `user:password@`."""
     return urlsplit(url).netloc.rpartition("@")[2].lower()
@@ -141,6 +156,51 @@ async def _off_loop(work: Callable[[str], T], arg: str) -> T:
 
     threading.Thread(target=run, name="resolve", daemon=True).start()
     return await asyncio.wrap_future(future)
+
+
+@functools.cache
+def _resolver_class() -> type[aiohttp.abc.AbstractResolver]:
+    import aiohttp.abc
+
+    class Resolver(aiohttp.abc.AbstractResolver):
+        """Host names for connecting, looked up by `_off_loop`: aiohttp's own resolver uses the
+        loop's default executor, which `asyncio.run` joins, so a lookup that hangs would hold
+        up a stop."""
+
+        async def resolve(
+            self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+        ) -> list[aiohttp.abc.ResolveResult]:
+            infos = await _off_loop(
+                lambda name: socket.getaddrinfo(
+                    name, port, family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG
+                ),
+                host,
+            )
+            results: list[aiohttp.abc.ResolveResult] = []
+            for found, _, proto, _, address in infos:
+                if found == socket.AF_INET6 and len(address) > 3 and address[3]:
+                    # A link-local address needs its scope; numeric, so no lookup.
+                    ip, _ = socket.getnameinfo(
+                        address, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+                    )
+                else:
+                    ip = str(address[0])
+                results.append(
+                    aiohttp.abc.ResolveResult(
+                        hostname=host,
+                        host=ip,
+                        port=int(address[1]),
+                        family=found,
+                        proto=proto,
+                        flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+                    )
+                )
+            return results
+
+        async def close(self) -> None:
+            return None
+
+    return Resolver
 
 
 def _kind(address: str) -> str:
@@ -216,6 +276,27 @@ class _Host:
         self.until_text = ""
 
 
+def _default_ssl_context() -> ssl.SSLContext:
+    """Certificates from `SSL_CERT_FILE` or `SSL_CERT_DIR` when set, else certifi's bundle."""
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    import certifi  # only when a feed is on https: loading the bundle takes a while
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def _env_proxies() -> dict[str, str]:
+    """`http_proxy` / `https_proxy` / `all_proxy` from the environment, by scheme."""
+    found = urllib.request.getproxies_environment()
+    return {
+        scheme: found.get(scheme) or found["all"]
+        for scheme in ("http", "https")
+        if found.get(scheme) or found.get("all")
+    }
+
+
 class Fetcher:
     """Fetches feeds under a per-host and a global concurrency limit, in that order.
 
@@ -224,28 +305,34 @@ class Fetcher:
 
     Args:
         polling: the limits, the deadline, the User-Agent and `allow_private`.
-        transport: an httpx transport for every client (tests of faults a server cannot make).
+        transport: an aiohttp connector to use instead of the default one, which keeps at
+            most `per_host` connections to a host alive (made inside a running loop).
         resolve: how redirect targets' host names are resolved (default: getaddrinfo).
         clock: monotonic seconds, for how long a host is backed off.
+        ssl_context: which certificates https feeds are verified against (default:
+            `_default_ssl_context()`, made when the first https feed is fetched).
     """
 
     def __init__(
         self,
         polling: PollingConfig,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: aiohttp.BaseConnector | None = None,
         *,
         resolve: Resolver | None = None,
         clock: Callable[[], float] = time.monotonic,
+        ssl_context: ssl.SSLContext | None = None,
     ):
+        # Imported now rather than inside the first request's deadline.
+        importlib.import_module("aiohttp")
         self._polling = polling
         self._deadline = polling.timeout.total_seconds()
         self._transport = transport
         self._resolve = resolve or _getaddrinfo
         self._clock = clock
-        self._ssl = httpx.create_ssl_context()
-        # One small client per host: httpcore's pool does work quadratic in its size on every
-        # request, so many small pools beat one large one.
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._ssl_context = ssl_context
+        self._proxies = _env_proxies()
+        # Made on first use, inside the event loop that uses it.
+        self._session: aiohttp.ClientSession | None = None
         self._global = asyncio.Semaphore(polling.concurrency)
         self._hosts: dict[str, _Host] = {}
 
@@ -265,31 +352,50 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
-    def _client(self, url: str) -> httpx.AsyncClient:
-        host = _host_name(url)
-        client = self._clients.get(host)
-        if client is None:
+    def _open(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None:
+            import aiohttp
+
             polling = self._polling
-            client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self._deadline, connect=min(self._deadline, 10.0)),
-                limits=httpx.Limits(
-                    max_connections=polling.per_host, max_keepalive_connections=polling.per_host
-                ),
+            connector = self._transport or aiohttp.TCPConnector(
+                # `limit_per_host` bounds hops of redirects too, which hold no host slot.
+                limit=0,
+                limit_per_host=polling.per_host,
+                resolver=_resolver_class()(),
+            )
+            session = self._session = aiohttp.ClientSession(
+                connector=connector,
                 headers={
                     "User-Agent": polling.user_agent or USER_AGENT,
                     "Accept": _ACCEPT,
                     "Accept-Encoding": ", ".join(_WBITS),
                 },
-                follow_redirects=False,
-                verify=self._ssl,
-                transport=self._transport,
+                # The whole exchange is under `get`'s deadline; this bounds the connect alone.
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(self._deadline, 10.0)),
+                auto_decompress=False,  # `_read_capped` inflates, bounded by the cap
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
-            self._clients[host] = client
-        return client
+        return session
+
+    def _ssl(self, url: str) -> ssl.SSLContext | bool:
+        if url[:6].lower() != "https:":
+            return True  # aiohttp's default, unused without TLS
+        if self._ssl_context is None:
+            self._ssl_context = _default_ssl_context()
+        return self._ssl_context
+
+    def _proxy(self, url: str) -> str | None:
+        if not self._proxies:
+            return None
+        parts = urlsplit(url)
+        if urllib.request.proxy_bypass(parts.netloc.rpartition("@")[2]):
+            return None
+        return self._proxies.get(parts.scheme)
 
     def _host(self, url: str) -> tuple[str, _Host]:
         name = _host_name(url)
@@ -354,21 +460,21 @@ class Fetcher:
         Raises:
             FetchError: with `.status` and `.retry_after` where the server gave them.
         """
+        import aiohttp
+
         name, host = self._host(url)
         try:
             async with asyncio.timeout(self._deadline):
                 result = await self._fetch(url, etag, last_modified, origin or url)
-        except (TimeoutError, httpx.TimeoutException):
+        except TimeoutError:  # aiohttp's own timeouts are TimeoutErrors too
             self._timed_out(name, host)
             raise FetchError(f"timed out after {self._deadline:g}s") from None
-        except httpx.TooManyRedirects as exc:
-            raise FetchError(str(exc)) from exc
-        except httpx.InvalidURL as exc:
+        except aiohttp.InvalidURL as exc:
             raise FetchError(f"invalid URL: {exc}") from exc
-        except (httpx.DecodingError, zlib.error) as exc:
+        except zlib.error as exc:
             raise FetchError(f"cannot decompress the response: {exc}") from exc
-        except httpx.TransportError as exc:
-            raise FetchError(_describe_transport_error(exc)) from exc
+        except aiohttp.ClientError as exc:
+            raise FetchError(_describe_client_error(exc)) from exc
         except FetchError:
             host.timeouts = 0  # it answered, if not as it should
             raise
@@ -403,27 +509,31 @@ class Fetcher:
             await check_redirect(origin, url, allow_private=allow_private, resolve=self._resolve)
         current = url
         all_permanent = True
+        session = self._open()
         for _ in range(_MAX_REDIRECTS + 1):
-            client = self._client(current)
-            request = client.build_request("GET", current, headers=headers)
-            response = await client.send(request, stream=True)
-            try:
-                if response.status_code in _REDIRECTS:
+            async with session.get(
+                current,
+                headers=headers,
+                allow_redirects=False,
+                proxy=self._proxy(current),
+                ssl=self._ssl(current),
+            ) as response:
+                if response.status in _REDIRECTS:
                     location = response.headers.get("Location")
                     if not location:
                         raise FetchError(
-                            f"HTTP {response.status_code} redirect without a Location",
-                            status=response.status_code,
+                            f"HTTP {response.status} redirect without a Location",
+                            status=response.status,
                         )
                     await self._read_capped(response)  # so the connection can be reused
-                    all_permanent = all_permanent and response.status_code in _PERMANENT
+                    all_permanent = all_permanent and response.status in _PERMANENT
                     current = urljoin(current, location)
                     await check_redirect(
                         origin, current, allow_private=allow_private, resolve=self._resolve
                     )
                     continue
                 moved_to = current if current != url and all_permanent else None
-                if response.status_code == 304:
+                if response.status == 304:
                     await self._read_capped(response)
                     return FetchResult(
                         304,
@@ -434,15 +544,15 @@ class Fetcher:
                         current,
                         moved_to,
                     )
-                if response.status_code >= 400:
+                if response.status >= 400:
                     raise FetchError(
-                        f"HTTP {response.status_code} {response.reason_phrase}".rstrip(),
-                        status=response.status_code,
+                        f"HTTP {response.status} {response.reason or ''}".rstrip(),
+                        status=response.status,
                         retry_after=parse_retry_after(response.headers.get("Retry-After")),
                     )
                 content = await self._read_capped(response)
                 return FetchResult(
-                    response.status_code,
+                    response.status,
                     content,
                     response.headers.get("Content-Type"),
                     response.headers.get("ETag"),
@@ -450,11 +560,9 @@ class Fetcher:
                     current,
                     moved_to,
                 )
-            finally:
-                await response.aclose()
         raise FetchError(f"more than {_MAX_REDIRECTS} redirects")
 
-    async def _read_capped(self, response: httpx.Response) -> bytes:
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         cap = self._polling.max_bytes
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > cap:
@@ -473,7 +581,7 @@ class Fetcher:
         size = 0
         # Decompressed bytes count against the cap, and no more than the cap is ever inflated
         # (max_length), so a gzip bomb costs neither memory nor time beyond the cap.
-        async for raw in response.aiter_raw():
+        async for raw in response.content.iter_any():
             while raw:
                 if inflate is None:
                     chunk, raw = raw, b""
@@ -487,10 +595,19 @@ class Fetcher:
         return b"".join(chunks)
 
 
-def _describe_transport_error(exc: httpx.TransportError) -> str:
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect: {text}"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"the server broke the connection: {text}"
-    return f"{type(exc).__name__}: {text}"
+def _describe_client_error(exc: aiohttp.ClientError) -> str:
+    import aiohttp
+
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        what = f"cannot connect: TLS certificate of {exc.host}:{exc.port}: {exc.certificate_error}"
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        what = f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
+    elif isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        what = f"the server broke the connection: {exc}"
+    elif isinstance(exc, aiohttp.ClientResponseError):  # not an HTTP answer: no status to keep
+        what = f"the server sent a broken response: {exc.message}"
+    else:
+        what = f"{type(exc).__name__}: {exc}"
+    # aiohttp's parser quotes what the server sent, over several lines.
+    what = " ".join(what.split())
+    return what if len(what) <= _MAX_ERROR else what[: _MAX_ERROR - 1] + "…"

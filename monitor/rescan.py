@@ -15,6 +15,7 @@ import structlog
 
 from monitor.analyze import Analyzer
 from monitor.config import Config
+from monitor.incident_desk import IncidentDesk, incident_settings
 from monitor.models import Match
 from monitor.service import alert_plans
 from monitor.store import AlertPlan, Store
@@ -53,6 +54,8 @@ def rescan(
     one older than `polling.backfill` is counted in `too_old` and does not alert, the rule
     a feed's first poll follows.
     """
+    # The reports it finds join incidents as the daemon's would.
+    store.desk = IncidentDesk(incident_settings(config.incidents))
     oldest = now - config.polling.backfill
     looked = matched = alerts = deliveries = too_old = 0
     after_id = 0

@@ -31,6 +31,8 @@ from monitor.config import Config, FeedConfig, PollingConfig
 from monitor.deliver import Dispatcher, DispatchReport
 from monitor.errors import FetchError, StoreFileLost
 from monitor.fetch import Fetcher, backoff_delay
+from monitor.incident_desk import IncidentDesk, incident_settings
+from monitor.incidents import Report, default_reader
 from monitor.models import Analysis, Item, Match, ParsedFeed
 from monitor.ops import Operations
 from monitor.parse import CONTENT_CHARS, parse_feed
@@ -112,8 +114,11 @@ def analyze_records(
     "language"?}`. The content is cut where the daemon cuts an article body.
 
     With a `translator`, a non-English item is translated as the daemon would, and matches
-    the English text adds are listed with fields `title_en` / `summary_en`.
+    the English text adds are listed with fields `title_en` / `summary_en`. `evidence` is
+    what the incident stage reads: places and terms by their English names, event types,
+    numbers.
     """
+    reader = default_reader()
     for record in records:
         title = str(record.get("title") or "")
         summary = str(record.get("summary") or "")
@@ -125,10 +130,27 @@ def analyze_records(
             (translation,) = translator.translate_items([(title, summary, analysis.language)])
             if translation is not None:
                 matches += analyzer.match_english(translation.title, translation.summary)
+        evidence = reader.read(
+            Report(
+                key=str(record.get("id")),
+                title=title,
+                fetched_at=utcnow(),
+                summary=summary,
+                language=analysis.language or "und",
+                title_en=translation.title if translation is not None else None,
+            )
+        )
         yield {
             "id": record.get("id"),
             "language": analysis.language,
             "language_confidence": analysis.language_confidence,
+            # What the incident stage reads, in English: how reports of one event join.
+            "evidence": {
+                "places": [reader.english_name(p) for p in evidence.places],
+                "terms": [reader.english_name(t) for t in evidence.terms],
+                "events": list(evidence.events),
+                "numbers": list(evidence.numbers),
+            },
             "matches": [
                 {"watchlist": m.watchlist, "term": m.term, "form": m.form, "field": m.field}
                 for m in matches
@@ -153,7 +175,12 @@ class Monitor:
         self._database = config.database
         self.restart_needed: tuple[str, ...] = ()
         """Settings changed by a reload that take effect only at the next start."""
-        self._store = StoreThread(Store.open(config.database), on_lost=self._store_lost)
+        store = Store.open(config.database)
+        # Incidents are decided on the store's thread, in the transaction that writes the
+        # report (monitor.incident_desk says why).
+        self._desk = IncidentDesk(incident_settings(config.incidents))
+        store.desk = self._desk
+        self._store = StoreThread(store, on_lost=self._store_lost)
         self._make_fetcher = make_fetcher
         self._fetcher = make_fetcher(config.polling)
         self._retiring: dict[Fetcher, asyncio.Task[None]] = {}
@@ -166,6 +193,7 @@ class Monitor:
             self._store,
             rng=self._rng,
             observe=ops.metrics.observe_delivery if ops is not None else None,
+            untranslated=lambda language: self._translation.untranslated_reason(language),
         )
         # Scans the installed models; none is loaded until an item needs it.
         self._translation = TranslationWorker(
@@ -629,6 +657,7 @@ class Monitor:
             self._retire(self._fetcher)
             self._fetcher = self._make_fetcher(config.polling)
         self.config = config
+        await self._store.call(self._desk.reconfigure, incident_settings(config.incidents))
         self._dispatcher.reconfigure(config)
         self._translation.reconfigure(config)
         self._articles.reconfigure(config.polling)
@@ -643,6 +672,7 @@ class Monitor:
                 database=str(self._database),
             )
         log.info("config.reloaded", feeds=len(config.feeds), watchlists=len(config.watchlists))
+        _log_warnings(config)
 
     def _retire(self, fetcher: Fetcher) -> None:
         """Close a replaced fetcher once the polls that may still use it have finished."""
@@ -660,6 +690,8 @@ class Monitor:
         """Poll every feed on its schedule until `stopping` is set, then drain and return."""
         # The daemon will need the analyzer: build it now, off the loop, not in a first poll.
         await asyncio.get_running_loop().run_in_executor(self._analysis, lambda: self.analyzer)
+        # The open incidents, restored now rather than in the first poll that alerts.
+        await self._store.call(self.store.restore_incidents, utcnow())
         await self._requeue_untranslated()
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self.sync_jobs()
@@ -671,6 +703,7 @@ class Monitor:
             sinks=len(self.config.sinks),
             database=str(self.config.database),
         )
+        _log_warnings(self.config)
         # The dispatcher watches `stopping` itself: its in-flight sends wind down while the
         # polls drain, both inside systemd's stop timeout.
         delivering = asyncio.create_task(self._dispatcher.run(self.stopping))
@@ -710,6 +743,11 @@ class Monitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*still, return_exceptions=True)
             log.warning("monitor.cancelled", polls=len(still))
+
+
+def _log_warnings(config: Config) -> None:
+    for warning in config.warnings:
+        log.warning("config.warning", warning=warning)
 
 
 def _exit_with(daemon_pid: int) -> None:

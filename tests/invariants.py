@@ -15,9 +15,13 @@ Checked, each problem listed in one AssertionError:
   alert names a watchlist the item does not match.
 - Every delivery is `sent` (with `sent_at`), `pending` (with `next_attempt_at`) or `dead` (with
   `last_error`): none lost in between. At most one delivery per (alert, sink).
-- With `config`: every alert has exactly one delivery row for each sink its watchlist targets
-  (`Config.sinks_for`) and none for any other. Alerts of a watchlist no longer configured are
-  only checked for duplicates.
+- Incidents: every item that alerted is exactly one report, of an incident that exists; at
+  most one delivery per (report, sink), of the report's incident; exactly one `created`
+  delivery per (incident, sink) that has any, so each incident is created once per sink and
+  each later report updates it once.
+- With `config`: every report has exactly one delivery row for each sink one of its item's
+  watchlists targets (`Config.sinks_for`) and none for any other. Alerts of a watchlist no
+  longer configured are only checked for duplicates.
 
 The database is opened read-only, so this can run while a daemon still has it open.
 """
@@ -83,6 +87,11 @@ def invariants(db_path: Path | str, config: Config | None = None) -> Summary:
             "SELECT id, alert_id, sink, status, sent_at, next_attempt_at, last_error "
             "FROM deliveries"
         ).fetchall()
+        problems += _incidents(db)
+        report_sinks = db.execute(
+            """SELECT a.item_id, a.watchlist, d.sink FROM alerts a
+               LEFT JOIN deliveries d ON d.item_id = a.item_id"""
+        ).fetchall()
     finally:
         db.close()
 
@@ -120,7 +129,7 @@ def invariants(db_path: Path | str, config: Config | None = None) -> Summary:
             problems.append(f"alert {alert_id}: more than one delivery to {repeated}")
 
     if config is not None:
-        problems += _against_config(config, items, per_story, watchlist_of, per_alert)
+        problems += _against_config(config, items, per_story, report_sinks)
 
     if problems:
         shown = "\n  ".join(problems[:50])
@@ -129,12 +138,43 @@ def invariants(db_path: Path | str, config: Config | None = None) -> Summary:
     return Summary(len(items), len(alerts), dict(statuses))
 
 
+def _incidents(db: sqlite3.Connection) -> list[str]:
+    problems: list[str] = []
+    unreported = db.execute(
+        """SELECT DISTINCT a.item_id FROM alerts a
+           WHERE NOT EXISTS (SELECT 1 FROM incident_reports r WHERE r.item_id = a.item_id)"""
+    ).fetchall()
+    problems += [f"item {row[0]} alerted but is no incident's report" for row in unreported]
+    orphans = db.execute(
+        """SELECT r.item_id, r.incident_id FROM incident_reports r
+           WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = r.incident_id)"""
+    ).fetchall()
+    problems += [f"report {row[0]}: incident {row[1]} does not exist" for row in orphans]
+    twice = db.execute(
+        """SELECT item_id, sink, COUNT(*) FROM deliveries WHERE item_id IS NOT NULL
+           GROUP BY item_id, sink HAVING COUNT(*) > 1"""
+    ).fetchall()
+    problems += [f"report {r[0]}: {r[2]} deliveries to {r[1]}" for r in twice]
+    elsewhere = db.execute(
+        """SELECT d.id, d.incident_id, r.incident_id FROM deliveries d
+           JOIN incident_reports r ON r.item_id = d.item_id
+           WHERE d.incident_id IS NOT r.incident_id"""
+    ).fetchall()
+    problems += [f"delivery {r[0]}: incident {r[1]}, its report's is {r[2]}" for r in elsewhere]
+    created = db.execute(
+        """SELECT incident_id, sink, SUM(kind = 'created') FROM deliveries
+           WHERE incident_id IS NOT NULL GROUP BY incident_id, sink
+           HAVING SUM(kind = 'created') != 1"""
+    ).fetchall()
+    problems += [f"incident {r[0]}: created {r[2]} times for {r[1]}" for r in created]
+    return problems
+
+
 def _against_config(
     config: Config,
     items: list[tuple[Any, ...]],
     per_story: dict[tuple[str, str], list[int]],
-    watchlist_of: dict[int, str],
-    per_alert: dict[int, list[str]],
+    report_sinks: list[tuple[Any, ...]],
 ) -> list[str]:
     problems: list[str] = []
     analyzer = Analyzer(config.watchlists)
@@ -171,12 +211,21 @@ def _against_config(
         problems.append(f"alert for story {key[0]!r} × {key[1]!r}, which no stored item matches")
 
     watchlists = {w.name: w for w in config.watchlists}
-    for alert_id, name in watchlist_of.items():
+    wanted: dict[int, set[str]] = defaultdict(set)
+    have: dict[int, set[str]] = defaultdict(set)
+    known: set[int] = set()
+    for item_id, name, sink in report_sinks:
         watchlist = watchlists.get(name)
         if watchlist is None:
             continue
-        wanted = sorted(config.sinks_for(watchlist))
-        have = sorted(per_alert.get(alert_id, []))
-        if have != wanted:
-            problems.append(f"alert {alert_id} ({name}): deliveries to {have}, want {wanted}")
+        known.add(item_id)
+        wanted[item_id].update(config.sinks_for(watchlist))
+        if sink is not None:
+            have[item_id].add(sink)
+    for item_id in sorted(known):
+        if sorted(have[item_id]) != sorted(wanted[item_id]):
+            problems.append(
+                f"report {item_id}: deliveries to {sorted(have[item_id])},"
+                f" want {sorted(wanted[item_id])}"
+            )
     return problems

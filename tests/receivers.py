@@ -28,10 +28,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from conftest import LoopbackServer, TrackedHandler
 
-from monitor.config import FeedConfig
+from monitor.config import FeedConfig, SinkConfig
+from monitor.deliver.message import IncidentSummary, MatchedForm, Message
+from monitor.deliver.retry import Outcome
+from monitor.deliver.sinks import RemoteRef, SinkType
 from monitor.models import Analysis, Item, Match
 from monitor.store import AlertPlan, NewItem, PollWrite, Store
 
@@ -40,8 +44,11 @@ __all__ = [
     "Arrival",
     "Receiver",
     "add_alerts",
+    "incident_report",
     "markdown_links",
     "receiver_fixture",
+    "send",
+    "telegram_reply_to",
     "telegram_visible",
     "unescaped",
     "validate",
@@ -225,6 +232,34 @@ def validate_slack(payload: Any) -> list[str]:
     return problems
 
 
+_SLACK_TS = re.compile(r"\d{1,12}\.\d{1,9}")
+
+
+def validate_slack_api(
+    payload: Any, headers: Mapping[str, str] | None = None, path: str = "/chat.postMessage"
+) -> list[str]:
+    """Slack Web API `chat.postMessage` (docs.slack.dev/reference/methods/chat.postMessage):
+    a bot token as `Authorization: Bearer`, a `channel`, and `thread_ts` for a thread reply;
+    the blocks as for a webhook."""
+    problems: list[str] = []
+    if not path.endswith("/chat.postMessage"):
+        problems.append(f"not a chat.postMessage path: {path!r}")
+    if headers is not None and not re.fullmatch(r"Bearer \S+", headers.get("authorization", "")):
+        problems.append("not_authed: no bearer token")
+    if not isinstance(payload, dict):
+        return [*problems, "the payload is not a JSON object"]
+    if not isinstance(payload.get("channel"), str) or not payload["channel"]:
+        problems.append("channel_not_found: channel is required")
+    if "thread_ts" in payload and not (
+        isinstance(payload["thread_ts"], str) and _SLACK_TS.fullmatch(payload["thread_ts"])
+    ):
+        problems.append(f"invalid_thread_ts: {payload['thread_ts']!r}")
+    return problems + validate_slack({k: v for k, v in payload.items() if k not in _SLACK_API})
+
+
+_SLACK_API = {"channel", "thread_ts"}
+
+
 def _slack_button(problems: list[str], what: str, button: Any) -> None:
     if not isinstance(button, dict) or button.get("type") != "button":
         problems.append(f"{what} is not a button")
@@ -233,9 +268,18 @@ def _slack_button(problems: list[str], what: str, button: Any) -> None:
     _http_url(problems, f"{what}.url", button.get("url"), 3000)
 
 
-def validate_discord(payload: Any) -> list[str]:
-    """Discord webhook (discord.com/developers/docs/resources/message: embed limits)."""
+_DISCORD_EDIT = re.compile(r"/.*/messages/(\d{1,20})(\?.*)?")
+
+
+def validate_discord(payload: Any, method: str = "POST", path: str = "/") -> list[str]:
+    """Discord webhook (discord.com/developers/docs/resources/message: embed limits). A POST
+    executes the webhook; a PATCH to `{webhook}/messages/{id}` edits a message it posted
+    (docs: "Edit Webhook Message"), with the same limits."""
     problems: list[str] = []
+    if method == "PATCH" and not _DISCORD_EDIT.fullmatch(path):
+        problems.append(f"405: a PATCH goes to {{webhook}}/messages/{{id}}, not {path!r}")
+    elif method not in ("POST", "PATCH"):
+        problems.append(f"405: method {method} not allowed")
     if not isinstance(payload, dict):
         return ["the payload is not a JSON object"]
     content = payload.get("content", "")
@@ -442,8 +486,42 @@ def validate_telegram(payload: Any, path: str = "/botX/sendMessage") -> list[str
         problems.append(f"Bad Request: message is too long ({units} UTF-16 units)")
     for link in links:
         _http_url(problems, "a link", link)
+    problems += _telegram_reply(payload)
     _no_mentions(payload, problems)
     return problems
+
+
+def _telegram_reply(payload: dict[str, Any]) -> list[str]:
+    """`reply_parameters` (Bot API 7.0) or the older `reply_to_message_id`."""
+    if "reply_parameters" in payload:
+        reply = payload["reply_parameters"]
+        if not isinstance(reply, dict) or set(reply) - {
+            "message_id",
+            "chat_id",
+            "allow_sending_without_reply",
+            "quote",
+        }:
+            return ["Bad Request: reply_parameters is not a ReplyParameters object"]
+        target = reply.get("message_id")
+        if not isinstance(target, int) or isinstance(target, bool) or target <= 0:
+            return ["Bad Request: reply_parameters.message_id must be a positive integer"]
+        if not isinstance(reply.get("allow_sending_without_reply", False), bool):
+            return ["Bad Request: allow_sending_without_reply must be a boolean"]
+    elif "reply_to_message_id" in payload:
+        target = payload["reply_to_message_id"]
+        if not isinstance(target, int) or isinstance(target, bool) or target <= 0:
+            return ["Bad Request: reply_to_message_id must be a positive integer"]
+    return []
+
+
+def telegram_reply_to(payload: Any) -> int | None:
+    """The message a sendMessage replies to, if any."""
+    if not isinstance(payload, dict):
+        return None
+    reply = payload.get("reply_parameters")
+    target = reply.get("message_id") if isinstance(reply, dict) else None
+    target = payload.get("reply_to_message_id") if target is None else target
+    return target if isinstance(target, int) else None
 
 
 def validate_ntfy(payload: Any, path: str = "/") -> list[str]:
@@ -473,12 +551,24 @@ def validate_ntfy(payload: Any, path: str = "/") -> list[str]:
     return problems
 
 
-def validate(kind: str, payload: Any, *, path: str = "", size: int = 0) -> list[str]:
-    """The problems the service `kind` would find in `payload` (none: it would accept it)."""
+def validate(
+    kind: str,
+    payload: Any,
+    *,
+    path: str = "",
+    size: int = 0,
+    method: str = "POST",
+    headers: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The problems the service `kind` would find in `payload` (none: it would accept it).
+
+    A Slack request to `…/chat.postMessage` is checked as the Web API, with `headers`."""
     if kind == "slack":
+        if path.split("?")[0].endswith("/chat.postMessage"):
+            return validate_slack_api(payload, headers, path.split("?")[0])
         return validate_slack(payload)
     if kind == "discord":
-        return validate_discord(payload)
+        return validate_discord(payload, method, path or "/")
     if kind == "teams":
         return validate_teams(payload, size)
     if kind == "mattermost":
@@ -492,16 +582,27 @@ def validate(kind: str, payload: Any, *, path: str = "", size: int = 0) -> list[
     raise ValueError(f"no validator for {kind!r}")
 
 
-def _accepted(kind: str, payload: Any) -> Answer:
-    """What the service answers to a payload it accepts."""
+def _accepted(kind: str, payload: Any, method: str, path: str, new_id: str) -> Answer:
+    """What the service answers to a payload it accepts; `new_id` is the id it gives the
+    message when it reports one (Discord with `?wait=true`, Telegram, Slack's Web API)."""
     if kind == "discord":
+        if method == "PATCH" or "wait=true" in path.partition("?")[2]:
+            message = {"id": new_id, "channel_id": "100200300", "type": 0, **payload}
+            return Answer(200, json.dumps(message).encode(), _JSON)
         return Answer(204)
     if kind == "teams":
         return Answer(202)
+    if kind == "slack" and path.partition("?")[0].endswith("/chat.postMessage"):
+        answer = {"ok": True, "channel": payload["channel"], "ts": new_id, "message": payload}
+        return Answer(200, json.dumps(answer).encode(), _JSON)
     if kind in ("slack", "mattermost"):
         return Answer(200, b"ok", {"Content-Type": "text/plain"})
     if kind == "telegram":
-        result = {"message_id": 1, "chat": {"id": payload.get("chat_id")}, "date": int(time.time())}
+        result = {
+            "message_id": int(new_id),
+            "chat": {"id": payload.get("chat_id")},
+            "date": int(time.time()),
+        }
         return Answer(200, json.dumps({"ok": True, "result": result}).encode(), _JSON)
     if kind == "ntfy":
         answer = {"id": "x1", "time": int(time.time()), "event": "message", "topic": "t"}
@@ -527,6 +628,9 @@ class _Handler(TrackedHandler):
         self._handle()
 
     def do_PUT(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
         self._handle()
 
     def _handle(self) -> None:
@@ -577,6 +681,9 @@ class Receiver:
         self.problems: list[str] = []
         self._script: list[Answer] = []
         self._check = check
+        self.messages: dict[str, Any] = {}
+        """The messages it holds by the id it gave them, as last posted or edited."""
+        self._count = 0
         self._changed = threading.Condition()
         self._server = LoopbackServer(self, port, _Handler)
         self.port = self._server.port
@@ -628,24 +735,64 @@ class Receiver:
         except ValueError as exc:
             problems = [f"the body is not JSON: {exc}"]
         if not problems:
-            problems = validate(self.kind, payload, path=path, size=len(body))
+            problems = validate(
+                self.kind, payload, path=path, size=len(body), method=method, headers=headers
+            )
         arrival = Arrival(method, path, headers, body, time.monotonic(), 0)
         if not problems and self._check is not None:
             reason = self._check(arrival)
             problems = [reason] if reason else []
         with self._changed:
+            if not problems:
+                problems = self._unknown_target(method, path, payload)
             if problems:
                 self.problems += problems
                 answer = _refused(self.kind, problems)
             elif self._script:
                 answer = self._script.pop(0)
             else:
-                answer = _accepted(self.kind, payload)
+                answer = _accepted(
+                    self.kind, payload, method, path, self._keep(method, path, payload)
+                )
             # A hanging answer counts as no answer: the client gives up before it comes.
             status = 0 if answer.hang else answer.status
             self.arrivals.append(Arrival(method, path, headers, body, arrival.at, status))
             self._changed.notify_all()
         return answer
+
+    def _keep(self, method: str, path: str, payload: Any) -> str:
+        """Hold an accepted message under a new id (or, for an edit, its own)."""
+        edit = _DISCORD_EDIT.fullmatch(path) if method == "PATCH" else None
+        if edit:
+            key = edit.group(1)
+        else:
+            self._count += 1
+            key = {
+                "discord": str(1_100_000_000_000_000_000 + self._count),
+                "slack": f"{1_700_000_000 + self._count}.{self._count:06d}",
+            }.get(self.kind, str(self._count))
+        self.messages[key] = payload
+        return key
+
+    def _unknown_target(self, method: str, path: str, payload: Any) -> list[str]:
+        """A reply, thread reply or edit must name a message this receiver gave out."""
+        if self.kind == "telegram":
+            target = telegram_reply_to(payload)
+            reply = payload.get("reply_parameters") or {}
+            if (
+                target is not None
+                and str(target) not in self.messages
+                and not reply.get("allow_sending_without_reply")
+            ):
+                return ["Bad Request: message to be replied not found"]
+        if self.kind == "discord" and method == "PATCH":
+            edit = _DISCORD_EDIT.fullmatch(path)
+            if edit and edit.group(1) not in self.messages:
+                return ["404: Unknown Message (10008)"]
+        thread = payload.get("thread_ts") if isinstance(payload, dict) else None
+        if self.kind == "slack" and thread is not None and thread not in self.messages:
+            return ["thread_not_found: thread_ts names no message"]
+        return []
 
     def close(self) -> None:
         """Release hanging answers, stop serving, end every connection (the port is free)."""
@@ -724,3 +871,86 @@ def add_alerts(
             store.db.execute("UPDATE items SET title_en = ? WHERE id = ?", [title_en, item_id])
         store.db.conn.commit()
     return sorted(row[0] for row in rows)
+
+
+# Incidents --------------------------------------------------------------------------------
+
+
+def incident_report(
+    n: int = 1,
+    *,
+    kind: str = "created",
+    title: str = "هێرشی خۆکوژ لە خانەقین",
+    title_en: str | None = None,
+    language: str = "ckb",
+    feed: str = "Rudaw (Sorani)",
+    url: str | None = "https://news.example.org/khanaqin/1",
+    breaking: bool = False,
+    reports: int = 1,
+    new_reports: tuple[Message, ...] = (),
+    translation_note: str | None = "no model for ckb",
+    places: tuple[str, ...] = ("Khanaqin (Diyala)",),
+    terms: tuple[str, ...] = ("suicide bomber",),
+    incident_title: str = "Suicide bomber killed at a Khanaqin checkpoint",
+) -> Message:
+    """Report `n` of the incident `inc-khanaqin`, as the dispatcher builds it for one sink."""
+    incident = IncidentSummary(
+        id="inc-khanaqin",
+        title=incident_title,
+        severity="critical" if breaking else "high",
+        breaking=breaking,
+        watchlists=("suicide-bomber", "khanaqin"),
+        places=places,
+        terms=terms,
+        languages=("en", "ar", "ckb", "kmr"),
+        outlets=("Rudaw (Sorani)", "Shafaq News", "Kurdistan 24", "ANF (Kurmanji)"),
+        reports=reports,
+        first_seen="2026-11-24T11:30:00+00:00",
+        last_seen="2026-11-24T12:00:00+00:00",
+    )
+    return Message(
+        key=f"msg_report_{n}_{kind}",
+        delivery_id=n,
+        alert_id=n,
+        watchlist="suicide-bomber",
+        severity=incident.severity,
+        created_at="2026-11-24T12:00:00+00:00",
+        story_key=f"url:{url}",
+        item_id=n,
+        guid=f"guid-{n}",
+        title=title,
+        summary="",
+        url=url,
+        published_at="2026-11-24T11:30:00+00:00",
+        language=language,
+        language_confidence=0.97,
+        title_en=title_en,
+        summary_en=None,
+        feed=feed,
+        feed_url="https://feeds.example.org/rss",
+        matches=(MatchedForm("Khanaqin", "خانەقین", "title", 16, 23),),
+        incident=incident,
+        kind="updated" if kind == "updated" else "created",
+        new_reports=new_reports,
+        translation_note=translation_note,
+    )
+
+
+def send(
+    sink_type: SinkType,
+    sink: SinkConfig,
+    message: Message,
+    root: RemoteRef | None = None,
+    now: datetime | None = None,
+) -> tuple[Outcome, RemoteRef | None]:
+    """Render, send over HTTP and judge, as the dispatcher does; and the message's id."""
+    outgoing = sink_type.render(sink, message, root, now or datetime.now(UTC))
+    response = httpx.request(
+        outgoing.method,
+        outgoing.url,
+        content=outgoing.body,
+        headers=dict(outgoing.headers),
+        timeout=10,
+    )
+    outcome = sink_type.classify(response.status_code, response.headers, response.text)
+    return outcome, sink_type.remote_ref(response.text) if outcome.kind == "sent" else None

@@ -214,7 +214,14 @@ def test_analyze_json_and_plain_text_lines(config_path: Path) -> None:
     results = json_lines(result.stdout)
     assert len(results) == 4
     for record in results:
-        assert set(record) == {"id", "language", "language_confidence", "matches", "translation"}
+        assert set(record) == {
+            "id",
+            "language",
+            "language_confidence",
+            "evidence",
+            "matches",
+            "translation",
+        }
         assert record["translation"] is None
         assert isinstance(record["language_confidence"], float)
     first, near_miss, plain, hinted = results
@@ -223,6 +230,10 @@ def test_analyze_json_and_plain_text_lines(config_path: Path) -> None:
     assert first["matches"] == [
         {"watchlist": "khanaqin", "term": "Khanaqin", "form": "Khanaqin", "field": "title"}
     ]
+    # What the incident stage reads, named in English.
+    assert first["evidence"]["places"] == ["Khanaqin (Diyala)"]
+    assert "suicide bomber" in first["evidence"]["terms"]
+    assert first["evidence"]["events"]
     # "Diyarbakir" is not "Diyala".
     assert near_miss["id"] == 7
     assert near_miss["matches"] == []

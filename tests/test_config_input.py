@@ -11,7 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from monitor.cli import cli
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError
 
@@ -499,3 +501,24 @@ def test_opml_folders_become_groups(tmp_path: Path) -> None:
         ("Rudaw", "Kurdish"),
         ("Loose", None),
     ]
+
+
+def test_an_included_opml_outline_without_a_feed_is_a_warning_check_config_shows(
+    tmp_path: Path,
+) -> None:
+    opml = OPML_FOLDERS.replace(
+        '<outline type="rss" text="Loose" xmlUrl="https://loose.example.org/rss"/>',
+        '<outline type="rss" text="Loose" htmlUrl="https://loose.example.org/"/>',
+    )
+    write(tmp_path / "feeds" / "subs.opml", opml)
+    config = load("feeds:\n  - include: feeds/subs.opml\n")
+
+    assert [f.name for f in config.feeds] == ["K24", "Rudaw"]
+    assert config.warnings == ("feeds/subs.opml:11: outline 'Loose' has no xmlUrl: skipped",)
+    result = CliRunner().invoke(cli, ["--config", "config.yaml", "check-config"])
+    assert result.exit_code == 0
+    assert "warning: feeds/subs.opml:11: outline 'Loose' has no xmlUrl: skipped" in result.stderr
+
+
+def test_warnings_is_not_a_key_a_config_may_set() -> None:
+    assert problems_of("warnings: [hello]\n") == ["config.yaml:1: warnings: unknown key"]

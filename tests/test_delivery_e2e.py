@@ -141,19 +141,34 @@ def _statuses(db: Path) -> dict[str, int]:
         return {}  # the daemon has not created the tables yet
 
 
-def _alert_ids(db: Path) -> set[int]:
+def _reports(db: Path) -> dict[int, str]:
+    """Each report (an item that alerted) and its incident."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as connection:
-        return {row[0] for row in connection.execute("SELECT id FROM alerts")}
+        rows = connection.execute("SELECT item_id, incident_id FROM incident_reports")
+        return {row[0]: row[1] for row in rows}
 
 
-def _ids_per_alert(receiver: Receiver) -> dict[int, set[str]]:
-    """`webhook-id`s each alert arrived under, counting slow answers (status 0) as arrived."""
-    seen: dict[int, set[str]] = defaultdict(set)
+def _ids_per_report(receiver: Receiver) -> dict[int, set[tuple[str, str]]]:
+    """(event type, `webhook-id`) each report arrived under, counting slow answers (status 0)
+    as arrived."""
+    seen: dict[int, set[tuple[str, str]]] = defaultdict(set)
     for arrival in receiver.arrivals:
         if not (arrival.status == 0 or 200 <= arrival.status < 300):
             continue
         payload: dict[str, Any] = json.loads(arrival.body)
-        seen[payload["data"]["alert"]["id"]].add(arrival.headers["webhook-id"])
+        seen[payload["data"]["item"]["id"]].add((payload["type"], arrival.headers["webhook-id"]))
+    return seen
+
+
+def _created_per_incident(receiver: Receiver) -> dict[str, set[str]]:
+    """The `webhook-id`s of each incident's `incident.created` events."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for arrival in receiver.arrivals:
+        if not (arrival.status == 0 or 200 <= arrival.status < 300):
+            continue
+        payload: dict[str, Any] = json.loads(arrival.body)
+        if payload["type"] == "incident.created":
+            seen[payload["data"]["incident"]["id"]].add(arrival.headers["webhook-id"])
     return seen
 
 
@@ -207,7 +222,7 @@ def test_a_receiver_down_across_a_daemon_restart_gets_every_alert_once_both_are_
         receiver.close()
     assert receiver.problems == []
     assert receiver.duplicates() == {}
-    assert all(len(ids) == 1 for ids in _ids_per_alert(receiver).values())
+    assert all(len(ids) == 1 for ids in _ids_per_report(receiver).values())
     invariants(db, load_config(config))
 
 
@@ -251,10 +266,18 @@ def test_sigkill_at_random_moments_loses_nothing_and_never_changes_a_webhook_id(
 
     assert receiver.problems == []
     summary = invariants(db, load_config(config))
-    alerts = _alert_ids(db)
-    assert summary.alerts == len(alerts) > 0
-    per_alert = _ids_per_alert(receiver)
-    # Every alert arrived, none under two different ids.
-    assert set(per_alert) == alerts
-    assert {alert: ids for alert, ids in per_alert.items() if len(ids) > 1} == {}
+    reports = _reports(db)
+    assert summary.alerts == len(reports) > 0
+    per_report = _ids_per_report(receiver)
+    # Every report arrived, none under two different ids or as two events.
+    assert set(per_report) == set(reports)
+    assert {report: ids for report, ids in per_report.items() if len(ids) > 1} == {}
+    # Each incident was created once (one id; retries of it carry the same one), and each of
+    # its other reports arrived as an update.
+    created = _created_per_incident(receiver)
+    assert set(created) == set(reports.values())
+    assert {incident: ids for incident, ids in created.items() if len(ids) > 1} == {}
+    kinds = [next(iter(ids))[0] for ids in per_report.values()]
+    assert kinds.count("incident.created") == len(created)
+    assert kinds.count("incident.updated") == len(reports) - len(created)
     assert all(d.tracebacks() == [] for d in daemons)

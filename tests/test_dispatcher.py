@@ -107,7 +107,7 @@ def test_pending_delivery_is_sent_and_marked_sent(make_config: Any, receiver: Ma
     report = drain(config)
     assert (report.sent, report.retrying, report.dead) == (1, 0, 0)
     assert _statuses(config) == [(1, "sent", 1)]
-    assert json.loads(hook.delivered[0].body)["type"] == "alert.created"
+    assert json.loads(hook.delivered[0].body)["type"] == "incident.created"
     store = Store.open(config.database)
     row = store.db.execute("SELECT sent_at, last_status, last_error FROM deliveries").fetchone()
     assert row[0] is not None and row[1] == 200 and row[2] is None

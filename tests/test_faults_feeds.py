@@ -41,7 +41,9 @@ import pytest
 from conftest import FeedServer, rss
 from invariants import invariants
 
-from monitor.config import Config
+from monitor.config import Config, PollingConfig
+from monitor.errors import FetchError
+from monitor.fetch import Fetcher
 from monitor.service import Monitor, PollReport
 
 MB = 1_000_000
@@ -730,6 +732,30 @@ def test_a_connection_broken_mid_body_stores_nothing_until_a_whole_body_arrives(
     assert_healthy(run)
     second = run.last.reports["cut"]
     assert (second.outcome, second.new_items, second.alerts) == ("new", 40, 40)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"garbage\r\nmore garbage\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Filler: " + b"a" * 20_000 + b"\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    ],
+    ids=["not-http", "huge-header", "short-body", "bad-chunk"],
+)
+def test_a_broken_answer_fails_with_a_short_one_line_error(raw: RawServer, answer: bytes) -> None:
+    url = raw.route("/broken.xml", lambda conn: bool(conn.send(answer)))
+
+    async def fetch() -> None:
+        async with Fetcher(PollingConfig(timeout="5s")) as fetcher:
+            await fetcher.fetch(url)
+
+    with pytest.raises(FetchError) as caught:
+        asyncio.run(fetch())
+    message = str(caught.value)
+    assert "\n" not in message and len(message) <= 200, message
+    assert caught.value.status is None
 
 
 def run_items(config: Config) -> list[dict[str, Any]]:

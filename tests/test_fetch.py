@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import random
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -150,6 +151,27 @@ def test_configured_user_agent_replaces_the_default(feed_server: FeedServer) -> 
     url = feed_server.route("/a.xml", FEED)
     fetch(url, user_agent="desk-bot/2 (ops@example.org)")
     assert feed_server.requests[0].headers["user-agent"] == "desk-bot/2 (ops@example.org)"
+
+
+def test_an_http_proxy_from_the_environment_is_used(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The test server is the proxy: it sees the request in absolute form.
+    feed_server.route("http://feeds.example.org/a.xml", FEED)
+    monkeypatch.setenv("http_proxy", feed_server.base)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert fetch("http://feeds.example.org/a.xml").content == FEED
+    assert [r.path for r in feed_server.requests] == ["http://feeds.example.org/a.xml"]
+
+
+def test_no_proxy_hosts_are_fetched_directly(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = feed_server.route("/a.xml", FEED)
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    assert fetch(url).content == FEED
+    assert [r.path for r in feed_server.requests] == ["/a.xml"]
 
 
 @pytest.mark.parametrize("status", [301, 308])
@@ -441,6 +463,37 @@ def test_a_stalled_server_times_out_while_another_feed_completes(
     assert isinstance(good_outcome, FetchResult)
     assert good_outcome.content == FEED
     assert good_seconds < 0.5, "the good feed waited for the stalled one"
+
+
+def test_a_hung_dns_lookup_does_not_hold_up_the_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The feed fails at its deadline and the loop's exit does not wait for the lookup (a
+    lookup in the loop's default executor would: `asyncio.run` joins it)."""
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def hanging(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hung.example.org":
+            release.wait(60)
+            raise socket.gaierror(socket.EAI_NONAME, "released")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    errors: list[str] = []
+
+    def poll() -> None:
+        try:
+            fetch("http://hung.example.org/feed.xml", timeout="1s")
+        except FetchError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    thread.join(timeout=30)  # a bound for a failing run only; a passing one ends at the deadline
+    try:
+        assert not thread.is_alive(), "the event loop's exit waited for the DNS lookup"
+        assert errors == ["timed out after 1s"]
+    finally:
+        release.set()
 
 
 def test_the_deadline_covers_the_whole_exchange_not_each_read(feed_server: FeedServer) -> None:

@@ -1,6 +1,6 @@
 """The matrix sink against a real homeserver (Synapse on 127.0.0.1, tests/synapse.py): the alert
-is read back through the client API, mentions nobody, highlights nobody, and a resend after a
-crash posts nothing twice."""
+is read back through the client API, mentions nobody, highlights nobody, a resend after a
+crash posts nothing twice, and an incident's later report lands in its first message's thread."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from urllib.parse import quote
 
 import yaml
 from conftest import FeedServer, rss
-from receivers import add_alerts
+from receivers import add_alerts, incident_report, send
 from synapse import Homeserver, MatrixUser, homeserver_fixture  # noqa: F401
 
-from monitor.config import Config
+from monitor.config import Config, SinkConfig
 from monitor.deliver import Dispatcher, DispatchReport, RetryPolicy
+from monitor.deliver.sinks import sink_type
 from monitor.store import Store
 from monitor.store.thread import StoreThread
 
@@ -205,3 +206,35 @@ def test_the_daemon_posts_a_feed_alert_into_the_room(
     assert "khanaqin" in body and "high" in body.lower()
     assert event["content"]["m.mentions"] == {}
     assert _highlights(homeserver, reader).get(event["event_id"]) is not True
+
+
+def test_a_later_report_is_a_reply_in_the_incidents_thread(homeserver: Homeserver) -> None:
+    bot, reader, room = _room_setup(homeserver)
+    sink = SinkConfig(
+        name="room", type="matrix", url=homeserver.base, room=room, token=bot.access_token
+    )
+    kind = sink_type(sink)
+    outcome, root = send(kind, sink, incident_report())
+    assert outcome.kind == "sent" and root is not None
+    later = incident_report(2, kind="updated", title="@room Second report", reports=2)
+    outcome, reply = send(kind, sink, later, root)
+    assert outcome.kind == "sent" and reply is not None
+
+    # The server files the reply under the first message's thread...
+    thread = homeserver.api(
+        "GET",
+        f"/_matrix/client/v1/rooms/{quote(room, safe='')}/relations/"
+        f"{quote(root.message_id, safe='')}/m.thread",
+        reader.access_token,
+    )
+    assert [event["event_id"] for event in thread["chunk"]] == [reply.message_id]
+    # ...and shows the first message as a thread root with one reply, as clients list it.
+    events = {e["event_id"]: e for e in homeserver.messages(room, reader)}
+    summary = events[root.message_id]["unsigned"]["m.relations"]["m.thread"]
+    assert summary["count"] == 1
+    assert summary["latest_event"]["event_id"] == reply.message_id
+    content = events[reply.message_id]["content"]
+    assert content["m.relates_to"]["m.in_reply_to"] == {"event_id": root.message_id}
+    assert "Second report" in content["body"] and "report 2" in content["body"]
+    assert "Khanaqin (Diyala) · suicide bomber" in content["body"]
+    assert _highlights(homeserver, reader).get(reply.message_id) is not True

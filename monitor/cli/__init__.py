@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from monitor import __version__
-from monitor.cli import core, deliveries, models, rescan, status, terms
+from monitor.cli import core, deliveries, incidents, models, rescan, status, terms
 from monitor.logging import configure_logging
 
 __all__ = ["cli", "main"]
@@ -63,6 +63,7 @@ for command in (
     models.models,
     rescan.rescan,
     terms.terms,
+    incidents.incidents,
 ):
     cli.add_command(command)
 

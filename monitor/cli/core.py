@@ -176,9 +176,12 @@ def check_config(ctx: click.Context, as_json: bool) -> None:
                     for w in config.watchlists
                 ],
                 "sinks": [{"name": sink.name, "type": sink.type} for sink in config.sinks],
+                "warnings": list(config.warnings),
             }
         )
         return
+    for warning in config.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"{ctx.obj['config_path']}: OK")
     click.echo(f"  database:   {config.database}")
     click.echo(

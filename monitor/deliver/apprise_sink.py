@@ -11,17 +11,26 @@ result keeps those lines per call, so concurrent sends never mix them) becomes t
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import apprise
 
 from monitor.config import SinkConfig
 from monitor.deliver.message import Digest, Message
-from monitor.deliver.render import digest_headline, parts
+from monitor.deliver.render import (
+    DIGEST_MAX,
+    HttpSink,
+    Listing,
+    Outgoing,
+    RemoteRef,
+    layout,
+    parts,
+)
 from monitor.deliver.safety import fit
 from monitor.errors import DeliveryError
 from monitor.redact import Redactor
 
-__all__ = ["apprise_texts", "send_apprise"]
+__all__ = ["AppriseSink", "apprise_texts", "send_apprise"]
 
 _DETAIL = 500
 """Characters of Apprise's log kept in a delivery's error."""
@@ -34,25 +43,35 @@ _TYPE = {
 }
 
 
+def _entry(message: Message) -> str:
+    p = parts(message)
+    entry = f"• {fit(p.title, 300)}"
+    english = f"EN: {p.title_en}" if p.title_en else p.note
+    for line in (p.about, english, f"Matched: {p.forms}", p.source):
+        if line:
+            entry += f"\n  {fit(line, 200)}"
+    return entry + (f"\n  {p.link}" if p.link else "")
+
+
 def apprise_texts(message: Message | Digest) -> tuple[str, str]:
     """Title and body, plain text, mentions defused; the body under 4,000 characters."""
-    if isinstance(message, Digest):
-        entries = []
-        for item in message.messages:
-            p = parts(item)
-            entry = f"• {fit(p.title, 300)}\n  Matched: {fit(p.forms, 200)}\n  {fit(p.source, 200)}"
-            if p.title_en:
-                entry += f"\n  EN: {fit(p.title_en, 300)}"
-            if p.link:
-                entry += f"\n  {p.link}"
-            entries.append(entry)
-        return fit(digest_headline(message), 250), "\n".join(entries)
-    p = parts(message)
+    shaped = layout(message, "coalesce", DIGEST_MAX)
+    if isinstance(shaped, Listing):
+        lines = [fit(shaped.context, 300)] if shaped.context else []
+        lines += [_entry(item) for item in shaped.messages]
+        if shaped.more:
+            lines.append(fit(shaped.more_line, 100))
+        return fit(shaped.headline, 250), "\n".join(lines)
+    p = parts(shaped)
     lines = [fit(p.title, 800)]
+    if p.about:
+        lines.append(fit(p.about, 300))
     if p.title_en:
         lines.append(f"EN: {fit(p.title_en, 800)}")
+    elif p.note:
+        lines.append(fit(p.note, 100))
     if p.summary:
-        lines.append(fit(p.summary, 1200))
+        lines.append(fit(p.summary, 1000))
     lines.append(f"Matched: {fit(p.forms, 300)}")
     lines.append(fit(p.source, 300))
     if p.link:
@@ -91,3 +110,21 @@ async def send_apprise(sink: SinkConfig, message: Message | Digest) -> None:
     if failure is not None:
         detail = fit(Redactor.for_sinks([sink])(failure), _DETAIL)
         raise DeliveryError(f"Apprise reported a failure: {detail}")
+
+
+class AppriseSink(HttpSink):
+    """Apprise does its own HTTP (`send`, not `render` and `classify`) and reports no id:
+    later reports are coalesced."""
+
+    name = "apprise"
+    direct = True
+
+    def render(
+        self, sink: SinkConfig, message: Message | Digest, root: RemoteRef | None, now: datetime
+    ) -> Outgoing:
+        raise DeliveryError(f"sink {sink.name!r} sends through Apprise", permanent=True)
+
+    async def send(
+        self, sink: SinkConfig, message: Message | Digest, root: RemoteRef | None
+    ) -> None:
+        await send_apprise(sink, message)

@@ -30,8 +30,6 @@ import httpx
 import structlog
 
 from monitor.config import Config, SinkConfig
-from monitor.deliver.apprise_sink import send_apprise
-from monitor.deliver.discord import classify_discord, render_discord
 from monitor.deliver.limits import (
     Hold,
     Send,
@@ -41,21 +39,23 @@ from monitor.deliver.limits import (
     plan,
     sink_rate,
 )
-from monitor.deliver.matrix import classify_matrix, render_matrix
-from monitor.deliver.mattermost import classify_mattermost, render_mattermost
-from monitor.deliver.message import Digest, Message, digest_key, message_from, sink_test_message
-from monitor.deliver.ntfy import DIGEST_MAX as NTFY_DIGEST_MAX
-from monitor.deliver.ntfy import classify_ntfy, render_ntfy
-from monitor.deliver.render import DIGEST_MAX, USER_AGENT, Outgoing
-from monitor.deliver.retry import Outcome, RetryPolicy, SuccessRule, classify, snippet
-from monitor.deliver.slack import classify_slack, render_slack
-from monitor.deliver.teams import classify_teams, render_teams
-from monitor.deliver.telegram import classify_telegram, render_telegram
-from monitor.deliver.webhook import render_webhook
+from monitor.deliver.message import (
+    Digest,
+    IncidentSummary,
+    MatchedForm,
+    Message,
+    digest_key,
+    message_from,
+    sink_test_message,
+)
+from monitor.deliver.render import DIGEST_MAX, USER_AGENT, HttpSink, Outgoing, RemoteRef
+from monitor.deliver.retry import Outcome, RetryPolicy, snippet
+from monitor.deliver.sinks import sink_type
 from monitor.errors import DeliveryError
 from monitor.redact import Redactor
-from monitor.store import utcnow
-from monitor.store.outbox import DeliveryRecord
+from monitor.store import iso, utcnow
+from monitor.store.incidents import IncidentRow
+from monitor.store.outbox import DeliveryRecord, DueDelivery
 from monitor.store.thread import StoreThread
 
 __all__ = ["DispatchReport", "Dispatcher", "SinkAnswer", "SinkReport", "send_test"]
@@ -76,31 +76,8 @@ _ANSWER_WAIT = 2.0
 timeout). A 2xx whose body does not come in time counts as sent: the service had the request,
 and sending it again would post it twice."""
 _SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
-_DIGEST_SIZE = {"ntfy": NTFY_DIGEST_MAX}
-_NO_DIGESTS = {"webhook"}
-"""The generic webhook is read by machines, which want one event (and one `webhook-id`) per
-alert; flood control applies to the chat sinks, read by people."""
-
-_RENDER = {
-    "slack": render_slack,
-    "discord": render_discord,
-    "teams": render_teams,
-    "mattermost": render_mattermost,
-    "telegram": render_telegram,
-    "matrix": render_matrix,
-    "ntfy": render_ntfy,
-}
-_SUCCESS: dict[str, SuccessRule] = {
-    "slack": classify_slack,
-    "discord": classify_discord,
-    "teams": classify_teams,
-    "mattermost": classify_mattermost,
-    "telegram": classify_telegram,
-    "matrix": classify_matrix,
-    "ntfy": classify_ntfy,
-}
-"""Each service's success rule for a 2xx, from its module; the generic webhook has none (any
-2xx is success, whatever its body says or however slowly it comes)."""
+_WAIT_FOR_FIRST = timedelta(seconds=1)
+"""An incident's update waits at least this long for its first message to go out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,13 +129,15 @@ class _Sender:
     def __init__(self, sink: SinkConfig, redact: Redactor | None = None) -> None:
         """`redact`: the secrets of every configured sink; by default, this sink's."""
         self.sink = sink
+        self.type = sink_type(sink)
+        self.capability = self.type.capability(sink)
         self._redact = redact or Redactor.for_sinks([sink])
         seconds = sink.timeout.total_seconds()
         self._timeout = seconds
         # Apprise does its own HTTP; every other sink sends over this client.
         self._client = (
             None
-            if sink.type == "apprise"
+            if self.type.direct
             else httpx.AsyncClient(
                 timeout=httpx.Timeout(seconds, connect=min(seconds, 10.0)),
                 limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
@@ -171,31 +150,34 @@ class _Sender:
         if self._client is not None:
             await self._client.aclose()
 
-    def render(self, message: Message | Digest, now: datetime) -> Outgoing:
-        if self.sink.type == "webhook":
-            if isinstance(message, Digest):
-                raise DeliveryError("webhook sinks take no digests", permanent=True)
-            return render_webhook(self.sink, message, now)
-        return _RENDER[self.sink.type](self.sink, message)
+    def render(
+        self, message: Message | Digest, now: datetime, root: RemoteRef | None = None
+    ) -> Outgoing:
+        return self.type.render(self.sink, message, root, now)
 
-    async def send(self, message: Message | Digest) -> Outcome:
+    async def send(
+        self, message: Message | Digest, root: RemoteRef | None = None
+    ) -> tuple[Outcome, RemoteRef | None]:
+        """The outcome, and the id of the message the service made, where the type uses one."""
+        ref = None
         try:
-            if self.sink.type == "apprise":
-                await send_apprise(self.sink, message)
-                outcome = Outcome("sent", answer="Apprise: sent")
+            if self.type.direct:
+                await self.type.send(self.sink, message, root)
+                outcome = Outcome("sent", answer=f"{self.type.name.capitalize()}: sent")
             else:
-                outcome = await self._http(self.render(message, utcnow()))
+                outcome, ref = await self._http(self.render(message, utcnow(), root))
         except DeliveryError as exc:
             outcome = Outcome("dead" if exc.permanent else "retry", error=str(exc))
         # Services echo requests in their errors, and exceptions quote URLs: no secret in
         # what is stored, logged or printed.
-        return dataclasses.replace(
+        outcome = dataclasses.replace(
             outcome,
             error=self._redact(outcome.error) if outcome.error else outcome.error,
             answer=self._redact(outcome.answer),
         )
+        return outcome, ref
 
-    async def _http(self, outgoing: Outgoing) -> Outcome:
+    async def _http(self, outgoing: Outgoing) -> tuple[Outcome, RemoteRef | None]:
         if self._client is None:
             raise DeliveryError(f"sink {self.sink.name!r} sends through Apprise", permanent=True)
         request = self._client.build_request(
@@ -205,11 +187,10 @@ class _Sender:
             async with asyncio.timeout(self._timeout):
                 response = await self._client.send(request, stream=True)
         except TimeoutError:
-            return Outcome("retry", error=f"timed out after {self._timeout:g}s")
+            return Outcome("retry", error=f"timed out after {self._timeout:g}s"), None
         except httpx.TransportError as exc:
-            return Outcome("retry", error=_transport_error(exc))
+            return Outcome("retry", error=_transport_error(exc)), None
         status = response.status_code
-        success = _SUCCESS.get(self.sink.type)
         try:
             # Read even where any 2xx will do: an unread body closes the connection, and the
             # next send would pay for a new one (and a TLS handshake).
@@ -218,12 +199,14 @@ class _Sender:
             await response.aclose()
         # Redacted before anything is cut from it, so no part of a secret is left either.
         text = self._redact(body.decode(response.encoding or "utf-8", "replace"))
-        if 200 <= status < 300 and not complete and success is not None:
+        reads_body = not isinstance(self.type, HttpSink) or self.type.success is not None
+        if 200 <= status < 300 and not complete and reads_body:
             log.warning(
                 "delivery.answer_cut", sink=self.sink.name, status=status, read_bytes=len(body)
             )
-            success = None
-        return classify(status, response.headers, text, success=success)
+        outcome = self.type.classify(status, response.headers, text, complete=complete)
+        ref = self.type.remote_ref(text) if outcome.kind == "sent" and complete else None
+        return outcome, ref
 
 
 async def _read_answer(response: httpx.Response, seconds: float) -> tuple[bytes, bool]:
@@ -320,20 +303,29 @@ class _Worker:
         """Send what is due now until nothing is, the sink pauses after a failure, or stop."""
         dispatcher = self._dispatcher
         store = dispatcher.store
+        capability = self._sender.capability
+        digest_size = self._sender.type.digest_size
         while not self.stopping and not self._paused():
             delivery = dispatcher.config.delivery
-            now = utcnow()
+            now = dispatcher.clock()
             batch = await store.call(
                 store.store.outbox_batch, self.sink.name, now, now - delivery.digest_window, _BATCH
             )
             if not batch.due:
                 return
+            # An incident's first report goes out as a message of its own (flood control
+            # counts these); its later ones are updates, as the sink type allows.
+            updates: dict[str, list[DueDelivery]] = {}
+            for due in batch.due:
+                if due.kind == "updated" and due.incident and capability != "each":
+                    updates.setdefault(due.incident, []).append(due)
+            firsts = tuple(d for d in batch.due if d.incident not in updates or d.kind != "updated")
             actions = plan(
-                batch,
+                dataclasses.replace(batch, due=firsts),
                 now,
                 digest_after=delivery.digest_after,
                 window=delivery.digest_window,
-                digests=self.sink.type not in _NO_DIGESTS,
+                digests=digest_size is not None,
                 flush=self.flush,
             )
             for action in actions:
@@ -350,27 +342,78 @@ class _Worker:
                 elif isinstance(action, Send):
                     await self._send([action.id], None)
                 elif isinstance(action, SendDigest):
-                    size = _DIGEST_SIZE.get(self.sink.type, DIGEST_MAX)
-                    chunks = chunked(action.ids, size)
+                    chunks = chunked(action.ids, digest_size or DIGEST_MAX)
                     for part, ids in enumerate(chunks, 1):
                         if self.stopping or self._paused():
                             return
                         await self._send(list(ids), (action.watchlist, part, len(chunks)))
+            for incident, rows in updates.items():
+                if self.stopping or self._paused():
+                    return
+                await self._update(incident, [row.id for row in rows])
 
-    async def _send(self, ids: Sequence[int], digest: tuple[str, int, int] | None) -> None:
+    async def _update(self, incident: str, ids: list[int]) -> None:
+        """Later reports of `incident`: a reply under its first message, an edit of it, or
+        (at most once per `incidents.update_every`) one message listing them."""
+        dispatcher = self._dispatcher
+        store = dispatcher.store
+        now = dispatcher.clock()
+        first = await store.call(store.store.first_delivery, incident, self.sink.name)
+        if first is not None and first[0] == "pending":
+            # A reply needs the first message's id, and an update must not come before it.
+            until = max(datetime.fromisoformat(first[1]), now + _WAIT_FOR_FIRST)
+            await store.call(store.store.defer_deliveries, ids, until)
+            return
+        known = await store.call(store.store.incident_message, incident, self.sink.name)
+        root = (
+            RemoteRef(known.message_id, known.thread_id)
+            if known is not None and known.message_id
+            else None
+        )
+        capability = self._sender.capability
+        if capability == "coalesce" and not self.flush and known and known.updated_at:
+            due = (
+                datetime.fromisoformat(known.updated_at) + dispatcher.config.incidents.update_every
+            )
+            if due > now:
+                await store.call(store.store.defer_deliveries, ids, due)
+                return
+        if capability == "thread":
+            for one in ids:
+                if self.stopping or self._paused():
+                    return
+                await self._send([one], None, root=root)
+        else:
+            listing = "all" if capability == "edit" else "new"
+            await self._send(ids, None, root=root, listing=listing)
+
+    async def _send(
+        self,
+        ids: Sequence[int],
+        digest: tuple[str, int, int] | None,
+        *,
+        root: RemoteRef | None = None,
+        listing: str | None = None,
+    ) -> None:
+        """Send `ids` as one message: a report, a digest (`digest`), or an incident update
+        listing the reports (`listing`: "new", those of `ids`; "all", every report so far)."""
         if not await self._take_token():
             return
-        store = self._dispatcher.store
-        now = utcnow()
+        dispatcher = self._dispatcher
+        store = dispatcher.store
+        now = dispatcher.clock()
         lease = now + timedelta(seconds=self.sink.timeout.total_seconds() + _LEASE_MARGIN)
         records = await store.call(store.store.claim_deliveries, ids, now, lease)
         if not records:
             return
+        claimed = [record.id for record in records]
         try:
-            messages = tuple(message_from(record) for record in records)
-            if digest is None:
-                payload: Message | Digest = messages[0]
-            else:
+            incidents = await store.call(
+                _incident_rows, store, {r.incident_id for r in records if r.incident_id}
+            )
+            messages = tuple(self._message(record, incidents) for record in records)
+            payload: Message | Digest
+            if digest is not None:
                 watchlist, part, parts = digest
                 payload = Digest(
                     digest_key([m.key for m in messages]),
@@ -380,14 +423,84 @@ class _Worker:
                     part,
                     parts,
                 )
+            elif listing is not None:
+                listed = messages
+                if listing == "all" and records[0].incident_id:
+                    every = await store.call(
+                        store.store.incident_records, records[0].incident_id, self.sink.name
+                    )
+                    listed = tuple(self._message(record, incidents) for record in every)
+                payload = dataclasses.replace(messages[-1], new_reports=listed)
+            else:
+                payload = messages[0]
             started = time.perf_counter()
-            outcome = await self._sender.send(payload)
+            outcome, ref = await self._sender.send(payload, root)
             seconds = round(time.perf_counter() - started, 3)
         except asyncio.CancelledError:
             # Stopped mid-send: the rows go back to pending at once instead of after the lease.
-            await asyncio.shield(store.call(store.store.release_deliveries, ids, utcnow()))
+            release = store.call(store.store.release_deliveries, claimed, dispatcher.clock())
+            await asyncio.shield(release)
             raise
         await self._record(records, payload, outcome, seconds)
+        incident = records[0].incident_id
+        if outcome.kind == "sent" and incident and digest is None:
+            # The first message's id (for replies and edits), and when this sink last heard
+            # of the incident (for coalesced updates).
+            await store.call(
+                store.store.record_incident_message,
+                incident,
+                self.sink.name,
+                dispatcher.clock(),
+                ref.message_id if ref and records[0].kind == "created" else None,
+                ref.thread_id if ref and records[0].kind == "created" else None,
+            )
+
+    def _message(self, record: DeliveryRecord, incidents: dict[str, IncidentRow]) -> Message:
+        """The report as a message for this sink: with its incident, and every watchlist of
+        the item (and of the incident) that routes to this sink."""
+        message = message_from(record)
+        untranslated = self._dispatcher.untranslated
+        if untranslated is not None and not message.title_en and message.language != "en":
+            message = dataclasses.replace(message, translation_note=untranslated(message.language))
+        incident = incidents.get(record.incident_id or "")
+        if incident is None:
+            return message
+        routed = self._dispatcher.routes(self.sink.name)
+        watchlists = tuple(w for w in incident.watchlists if w in routed) or incident.watchlists
+        matches = tuple(
+            MatchedForm(
+                str(m.get("term", "")),
+                str(m.get("form", "")),
+                str(m.get("field", "")),
+                int(m.get("start", 0)),
+                int(m.get("end", 0)),
+            )
+            for watchlist, found in record.item_alerts
+            if watchlist in routed
+            for m in found
+        )
+        summary = IncidentSummary(
+            id=incident.id,
+            title=incident.title,
+            severity=incident.severity,
+            breaking=incident.breaking,
+            watchlists=watchlists,
+            places=incident.places,
+            terms=incident.terms,
+            languages=incident.languages,
+            outlets=incident.outlets,
+            reports=len(incident.reports),
+            first_seen=iso(incident.first_seen) or "",
+            last_seen=iso(incident.last_seen) or "",
+        )
+        return dataclasses.replace(
+            message,
+            watchlist=watchlists[0],
+            severity=incident.severity,
+            matches=tuple(dict.fromkeys(matches)) or message.matches,
+            incident=summary,
+            kind="updated" if record.kind == "updated" else "created",
+        )
 
     async def _record(
         self,
@@ -399,7 +512,7 @@ class _Worker:
         dispatcher = self._dispatcher
         store = dispatcher.store
         ids = [record.id for record in records]
-        now = utcnow()
+        now = dispatcher.clock()
         digest = payload.key if isinstance(payload, Digest) else None
         if outcome.kind == "sent":
             self._failures = 0
@@ -482,7 +595,7 @@ class _Worker:
         due = await store.call(store.store.next_due, self.sink.name)
         delay = _IDLE_POLL
         if due is not None:
-            delay = min(delay, max(0.0, (due - utcnow()).total_seconds()))
+            delay = min(delay, max(0.0, (due - self._dispatcher.clock()).total_seconds()))
         return max(delay, self._paused_until - time.monotonic(), 0.0)
 
     async def _sleep(self, seconds: float, *, wakeable: bool = True) -> None:
@@ -493,6 +606,12 @@ class _Worker:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await event.wait()
+
+
+def _incident_rows(store: StoreThread, ids: set[str]) -> dict[str, IncidentRow]:
+    """On the store's thread: the incidents of the rows being sent."""
+    rows = {ident: store.store.incident(ident) for ident in ids}
+    return {ident: row for ident, row in rows.items() if row is not None}
 
 
 def _severity_rank(severity: str) -> int:
@@ -530,7 +649,13 @@ class Dispatcher:
         rng: random.Random | None = None,
         retry: RetryPolicy | None = None,
         observe: DeliveryObserver | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        untranslated: Callable[[str | None], str | None] | None = None,
     ) -> None:
+        """`clock`: the time rows are due by and updates are spaced with (tests set it).
+        `untranslated`: why an item in a language gets no English (`no model for ckb`)."""
+        self.clock = clock
+        self.untranslated = untranslated
         self.config = config
         self.redactor = Redactor.for_sinks(config.sinks)
         self.store = store
@@ -548,6 +673,10 @@ class Dispatcher:
         self.redactor = Redactor.for_sinks(config.sinks)
         if self._running:
             self._sync_workers()
+
+    def routes(self, sink: str) -> frozenset[str]:
+        """The watchlists that notify `sink`."""
+        return frozenset(w.name for w in self.config.watchlists if sink in self.config.sinks_for(w))
 
     def wake(self) -> None:
         """New deliveries were committed: look now rather than at the next idle re-read.
@@ -662,7 +791,7 @@ async def send_test(sink: SinkConfig, now: datetime | None = None) -> SinkAnswer
     sender = _Sender(sink)
     started = time.perf_counter()
     try:
-        outcome = await sender.send(message)
+        outcome, _ = await sender.send(message)
     finally:
         await sender.aclose()
     return SinkAnswer(

@@ -10,13 +10,25 @@ object with `status_code`, which decides; any other 2xx text is permanent (not a
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from monitor.config import SinkConfig
 from monitor.deliver.message import Digest, Message
-from monitor.deliver.render import Outgoing, digest_headline, json_body, parts, sink_url
-from monitor.deliver.retry import Outcome, accepted, json_object, refused, retryable
+from monitor.deliver.render import (
+    DIGEST_MAX,
+    HttpSink,
+    Listing,
+    Outgoing,
+    RemoteRef,
+    json_body,
+    layout,
+    parts,
+    sink_url,
+)
+from monitor.deliver.retry import Outcome, SuccessRule, accepted, json_object, refused, retryable
 from monitor.deliver.safety import fit
 
-__all__ = ["classify_mattermost", "render_mattermost"]
+__all__ = ["MattermostSink", "classify_mattermost"]
 
 
 def _md(text: str, limit: int) -> str:
@@ -26,8 +38,12 @@ def _md(text: str, limit: int) -> str:
 def _message(message: Message) -> str:
     p = parts(message)
     lines = [f"#### {_md(p.headline, 200)}", f"**{_md(p.title, 1000)}**"]
+    if p.about:
+        lines.append(f"**{_md(p.about, 500)}**")
     if p.title_en:
         lines.append(f"**EN:** {_md(p.title_en, 1000)}")
+    elif p.note:
+        lines.append(f"*{_md(p.note, 200)}*")
     if p.summary:
         lines.append(_md(p.summary, 2000))
     lines.append(f"**Matched:** {_md(p.forms, 500)}")
@@ -36,22 +52,24 @@ def _message(message: Message) -> str:
     return "\n".join(lines)
 
 
-def _digest(digest: Digest) -> str:
-    lines = [f"#### {_md(digest_headline(digest), 300)}"]
-    for message in digest.messages:
+def _listing(listing: Listing) -> str:
+    lines = [f"#### {_md(listing.headline, 300)}"]
+    if listing.context:
+        lines.append(f"*{_md(listing.context, 600)}*")
+    for message in listing.messages:
         p = parts(message)
         title = _md(p.title, 300)
         entry = f"- [{title}]({p.link})" if p.link else f"- {title}"
+        if p.about:
+            entry += f" · {_md(p.about, 200)}"
         if p.title_en:
             entry += f" (EN: {_md(p.title_en, 300)})"
+        elif p.note:
+            entry += f" ({_md(p.note, 100)})"
         lines.append(f"{entry} · matched {_md(p.forms, 200)} · {_md(p.source, 200)}")
+    if listing.more:
+        lines.append(f"*{_md(listing.more_line, 100)}*")
     return "\n".join(lines)
-
-
-def render_mattermost(sink: SinkConfig, message: Message | Digest) -> Outgoing:
-    text = _digest(message) if isinstance(message, Digest) else _message(message)
-    body = json_body({"text": text})
-    return Outgoing("POST", sink_url(sink), body, {"Content-Type": "application/json"})
 
 
 def classify_mattermost(status: int, body: str) -> Outcome:
@@ -64,3 +82,21 @@ def classify_mattermost(status: int, body: str) -> Outcome:
         reason = f"Mattermost answered {code}: {data.get('message', '') if data else ''}"
         return refused(status, body, reason, retry=retryable(code))
     return refused(status, body, "Mattermost did not answer 'ok': is the url a webhook?")
+
+
+class MattermostSink(HttpSink):
+    """An incoming webhook answers `ok`, never the post's id: later reports are coalesced."""
+
+    name = "mattermost"
+
+    def render(
+        self, sink: SinkConfig, message: Message | Digest, root: RemoteRef | None, now: datetime
+    ) -> Outgoing:
+        shaped = layout(message, "coalesce", DIGEST_MAX)
+        text = _listing(shaped) if isinstance(shaped, Listing) else _message(shaped)
+        body = json_body({"text": text})
+        return Outgoing("POST", sink_url(sink), body, {"Content-Type": "application/json"})
+
+    @property
+    def success(self) -> SuccessRule:
+        return classify_mattermost

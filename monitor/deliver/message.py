@@ -11,12 +11,13 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from monitor.store.outbox import DeliveryRecord
 
 __all__ = [
     "Digest",
+    "IncidentSummary",
     "MatchedForm",
     "Message",
     "delivery_key",
@@ -34,6 +35,33 @@ class MatchedForm:
     field: str
     start: int
     end: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSummary:
+    """What every message says about the incident its report belongs to."""
+
+    id: str
+    """`inc-…`, stable."""
+    title: str
+    """An English report's title, else a translation, else the first report's title."""
+    severity: str
+    """The highest of its watchlists', raised one step when breaking."""
+    breaking: bool
+    watchlists: tuple[str, ...]
+    """The incident's watchlists that route to the sink this message goes to."""
+    places: tuple[str, ...]
+    """Canonical English names: `("Khanaqin (Diyala)",)`."""
+    terms: tuple[str, ...]
+    """Canonical English terms: `("suicide bomber",)`."""
+    languages: tuple[str, ...]
+    """Language codes of its reports: `("en", "ar", "ckb")`."""
+    outlets: tuple[str, ...]
+    """Feed names."""
+    reports: int
+    first_seen: str
+    """ISO 8601 UTC, the store's format."""
+    last_seen: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +90,16 @@ class Message:
     matches: tuple[MatchedForm, ...]
     test: bool = False
     """A `test-sink` message, clearly marked as such in every format."""
+    incident: IncidentSummary | None = None
+    """The incident this report belongs to; None for a `test-sink` message or an old alert."""
+    kind: Literal["created", "updated"] = "created"
+    """`created`: the incident's first message to this sink; `updated`: a later report."""
+    new_reports: tuple[Message, ...] = ()
+    """An update that lists reports: for a coalesced update the reports added since the last
+    one, for an edit every report so far (each a Message of one item, oldest first)."""
+    translation_note: str | None = None
+    """Why a non-English item has no English title (`no model for ckb`); shown as
+    `not translated: <note>`. None with no English title: just `not translated`."""
 
     @property
     def forms(self) -> tuple[str, ...]:

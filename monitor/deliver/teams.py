@@ -15,15 +15,26 @@ one the failure is taken as passing, as Microsoft intends it.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from monitor.config import SinkConfig
 from monitor.deliver.message import Digest, Message
-from monitor.deliver.render import Outgoing, digest_headline, json_body, parts, sink_url
-from monitor.deliver.retry import Outcome, accepted, refused, retryable
+from monitor.deliver.render import (
+    DIGEST_MAX,
+    HttpSink,
+    Listing,
+    Outgoing,
+    RemoteRef,
+    json_body,
+    layout,
+    parts,
+    sink_url,
+)
+from monitor.deliver.retry import Outcome, SuccessRule, accepted, refused, retryable
 from monitor.deliver.safety import fit
 
-__all__ = ["classify_teams", "render_teams"]
+__all__ = ["TeamsSink", "classify_teams"]
 
 _INNER_STATUS = re.compile(r"HTTP error (\d{3})")
 
@@ -71,8 +82,12 @@ def _message(message: Message) -> dict[str, Any]:
         _block(_run(p.headline, 200, weight="Bolder", color=color)),
         _block(_run(p.title, 1000, size="Medium", weight="Bolder")),
     ]
+    if p.about:
+        body.append(_block(_run(p.about, 500, weight="Bolder")))
     if p.title_en:
         body.append(_block(_run("EN: ", 4, weight="Bolder"), _run(p.title_en, 1000)))
+    elif p.note:
+        body.append(_block(_run(p.note, 200, italic=True)))
     if p.summary:
         body.append(_block(_run(p.summary, 2000)))
     body.append(_block(_run("Matched: ", 9, weight="Bolder"), _run(p.forms, 500)))
@@ -80,30 +95,29 @@ def _message(message: Message) -> dict[str, Any]:
     return _card(body, [_open(p.link, "Open article")] if p.link else [])
 
 
-def _digest(digest: Digest) -> dict[str, Any]:
-    color = _COLOR.get(digest.severity, "Attention")
-    body: list[dict[str, Any]] = [
-        _block(_run(digest_headline(digest), 300, weight="Bolder", color=color))
-    ]
-    for message in digest.messages:
+def _listing(listing: Listing) -> dict[str, Any]:
+    color = _COLOR.get(listing.severity, "Attention")
+    body: list[dict[str, Any]] = [_block(_run(listing.headline, 300, weight="Bolder", color=color))]
+    if listing.context:
+        body.append(_block(_run(listing.context, 600, isSubtle=True)))
+    for message in listing.messages:
         p = parts(message)
         items = [_block(_run(p.title, 400, weight="Bolder"))]
+        if p.about:
+            items.append(_block(_run(p.about, 300)))
         if p.title_en:
             items.append(_block(_run(f"EN: {p.title_en}", 400)))
+        elif p.note:
+            items.append(_block(_run(p.note, 200, italic=True)))
         items.append(_block(_run("Matched: ", 9, weight="Bolder"), _run(p.forms, 300)))
         items.append(_block(_run(p.source, 300, isSubtle=True)))
         container: dict[str, Any] = {"type": "Container", "separator": True, "items": items}
         if p.link:
             container["selectAction"] = _open(p.link, "Open article")
         body.append(container)
+    if listing.more:
+        body.append(_block(_run(listing.more_line, 100, isSubtle=True)))
     return _card(body, [])
-
-
-def render_teams(sink: SinkConfig, message: Message | Digest) -> Outgoing:
-    payload = _digest(message) if isinstance(message, Digest) else _message(message)
-    return Outgoing(
-        "POST", sink_url(sink), json_body(payload), {"Content-Type": "application/json"}
-    )
 
 
 def classify_teams(status: int, body: str) -> Outcome:
@@ -115,3 +129,22 @@ def classify_teams(status: int, body: str) -> Outcome:
     code = int(inner.group(1)) if inner else None
     reason = f"Teams answered {text[:200]!r}"
     return refused(status, body, reason, retry=code is None or retryable(code))
+
+
+class TeamsSink(HttpSink):
+    """A Workflows webhook can neither thread nor edit: later reports are coalesced."""
+
+    name = "teams"
+
+    def render(
+        self, sink: SinkConfig, message: Message | Digest, root: RemoteRef | None, now: datetime
+    ) -> Outgoing:
+        shaped = layout(message, "coalesce", DIGEST_MAX)
+        payload = _listing(shaped) if isinstance(shaped, Listing) else _message(shaped)
+        return Outgoing(
+            "POST", sink_url(sink), json_body(payload), {"Content-Type": "application/json"}
+        )
+
+    @property
+    def success(self) -> SuccessRule:
+        return classify_teams

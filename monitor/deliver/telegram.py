@@ -8,17 +8,33 @@ UTF-16 units. Each piece is cut before it is escaped, so a cut never falls insid
 Success (Bot API, "Making requests"): a JSON object with `"ok": true`. `"ok": false` carries
 `error_code` (an HTTP status) and, for flood control, `parameters.retry_after`; it is judged
 by that code even under a 200.
+
+An incident's later report replies to its first message (`reply_parameters.message_id`, from
+`result.message_id` in the answer to the first).
 """
 
 from __future__ import annotations
 
 import html
+from datetime import datetime
+from typing import Any
 
 from monitor.config import SinkConfig
 from monitor.deliver.message import Digest, Message
-from monitor.deliver.render import Outgoing, digest_headline, json_body, parts
+from monitor.deliver.render import (
+    DIGEST_MAX,
+    Capability,
+    HttpSink,
+    Listing,
+    Outgoing,
+    RemoteRef,
+    json_body,
+    layout,
+    parts,
+)
 from monitor.deliver.retry import (
     Outcome,
+    SuccessRule,
     accepted,
     json_object,
     json_retry_after,
@@ -28,7 +44,7 @@ from monitor.deliver.retry import (
 from monitor.deliver.safety import escape_html, fit, utf16_len
 from monitor.errors import DeliveryError
 
-__all__ = ["API", "classify_telegram", "render_telegram", "visible_length"]
+__all__ = ["API", "TelegramSink", "classify_telegram", "visible_length"]
 
 API = "https://api.telegram.org"
 LIMIT = 4096
@@ -44,13 +60,17 @@ def _h(text: str, limit: int) -> str:
 
 
 def _message(message: Message) -> str:
-    # Visible budget: 150 + 800 + 800 + 1,700 + 300 + 200 + labels < 4,096.
+    # Visible budget: 150 + 800 + 800 + 300 + 1,400 + 300 + 200 + labels < 4,096.
     p = parts(message)
     lines = [f"<b>{_h(p.headline, 150)}</b>", f"<b>{_h(p.title, 800)}</b>"]
+    if p.about:
+        lines.append(f"<b>{_h(p.about, 300)}</b>")
     if p.title_en:
         lines.append(f"<i>EN:</i> {_h(p.title_en, 800)}")
+    elif p.note:
+        lines.append(f"<i>{_h(p.note, 100)}</i>")
     if p.summary:
-        lines.append(_h(p.summary, 1700))
+        lines.append(_h(p.summary, 1400))
     lines.append(f"<i>Matched:</i> {_h(p.forms, 300)}")
     lines.append(_h(p.source, 200))
     if p.link:
@@ -58,37 +78,26 @@ def _message(message: Message) -> str:
     return "\n".join(lines)
 
 
-def _digest(digest: Digest) -> str:
-    # Visible budget: 200 + 10 × (120 + 2 + 104 + 69 + 71 + 4 newlines) < 4,096.
-    lines = [f"<b>{_h(digest_headline(digest), 200)}</b>"]
-    for message in digest.messages:
+def _listing(listing: Listing) -> str:
+    # Visible budget: 150 + 150 + 10 × (2 + 90 + 85 + 61 + 60 + 61 + 1) + 60 + 2 < 4,096.
+    lines = [f"<b>{_h(listing.headline, 150)}</b>"]
+    if listing.context:
+        lines.append(f"<i>{_h(listing.context, 150)}</i>")
+    for message in listing.messages:
         p = parts(message)
-        title = _h(p.title, 120)
+        title = _h(p.title, 90)
         entry = f'• <a href="{escape_html(p.link)}">{title}</a>' if p.link else f"• {title}"
+        if p.about:
+            entry += f"\n{_h(p.about, 60)}"
         if p.title_en:
-            entry += f"\nEN: {_h(p.title_en, 100)}"
-        entry += f"\nMatched: {_h(p.forms, 60)}"
-        lines.append(f"{entry}\n<i>{_h(p.source, 70)}</i>")
+            entry += f"\nEN: {_h(p.title_en, 80)}"
+        elif p.note:
+            entry += f"\n{_h(p.note, 80)}"
+        entry += f"\nMatched: {_h(p.forms, 50)}"
+        lines.append(f"{entry}\n<i>{_h(p.source, 60)}</i>")
+    if listing.more:
+        lines.append(_h(listing.more_line, 60))
     return "\n".join(lines)
-
-
-def render_telegram(sink: SinkConfig, message: Message | Digest) -> Outgoing:
-    if not sink.token or not sink.chat_id:
-        raise DeliveryError(f"sink {sink.name!r} needs token and chat_id", permanent=True)
-    text = _digest(message) if isinstance(message, Digest) else _message(message)
-    payload = {
-        "chat_id": sink.chat_id,
-        "text": text,
-        "parse_mode": "HTML",
-        "link_preview_options": {"is_disabled": True},
-    }
-    base = (sink.url or API).rstrip("/")
-    return Outgoing(
-        "POST",
-        f"{base}/bot{sink.token}/sendMessage",
-        json_body(payload),
-        {"Content-Type": "application/json"},
-    )
 
 
 def classify_telegram(status: int, body: str) -> Outcome:
@@ -108,3 +117,56 @@ def classify_telegram(status: int, body: str) -> Outcome:
         retry=retryable(code),
         retry_after=json_retry_after(body),
     )
+
+
+class TelegramSink(HttpSink):
+    """A later report is a reply to the incident's first message (`reply_parameters`), whose
+    id is `result.message_id` in `sendMessage`'s answer. Should that message be gone, the
+    reply goes out anyway (`allow_sending_without_reply`): a report is never lost to it."""
+
+    name = "telegram"
+
+    def capability(self, sink: SinkConfig) -> Capability:
+        return "thread"
+
+    def render(
+        self, sink: SinkConfig, message: Message | Digest, root: RemoteRef | None, now: datetime
+    ) -> Outgoing:
+        if not sink.token or not sink.chat_id:
+            raise DeliveryError(f"sink {sink.name!r} needs token and chat_id", permanent=True)
+        shaped = layout(message, "thread", DIGEST_MAX)
+        text = _listing(shaped) if isinstance(shaped, Listing) else _message(shaped)
+        payload: dict[str, Any] = {
+            "chat_id": sink.chat_id,
+            "text": text,
+            "parse_mode": "HTML",
+            "link_preview_options": {"is_disabled": True},
+        }
+        if root is not None and isinstance(message, Message) and message.kind == "updated":
+            if not root.message_id.isdigit():
+                reason = f"{root.message_id[:40]!r} is not a Telegram message id"
+                raise DeliveryError(reason, permanent=True)
+            payload["reply_parameters"] = {
+                "message_id": int(root.message_id),
+                "allow_sending_without_reply": True,
+            }
+        base = (sink.url or API).rstrip("/")
+        return Outgoing(
+            "POST",
+            f"{base}/bot{sink.token}/sendMessage",
+            json_body(payload),
+            {"Content-Type": "application/json"},
+        )
+
+    @property
+    def success(self) -> SuccessRule:
+        return classify_telegram
+
+    def remote_ref(self, body: str) -> RemoteRef | None:
+        """`{"ok": true, "result": {"message_id": 42, "chat": {"id": -100…}, …}}`."""
+        data = json_object(body)
+        result = data.get("result") if data is not None else None
+        value = result.get("message_id") if isinstance(result, dict) else None
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            return None
+        return RemoteRef(str(value))

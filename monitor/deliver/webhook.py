@@ -6,8 +6,9 @@ time; `webhook-signature` holds one `v1,<base64 HMAC-SHA256 of "id.timestamp.bod
 configured secret, so a receiver keeps verifying while secrets rotate.
 
 Machines consume this sink, so it never gets flood-control digests: every alert is its own
-event with its own id. The text is as stored (JSON-escaped, never cut): consumers must treat it
-as untrusted.
+event with its own id. An incident's first report is `incident.created`, each later one
+`incident.updated`, each with `data.incident` as it is then and `data.item` as before. The text
+is as stored (JSON-escaped, never cut): consumers must treat it as untrusted.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from datetime import datetime
 from typing import Any
 
 from monitor.config import SinkConfig
-from monitor.deliver.message import Message
-from monitor.deliver.render import Outgoing, json_body, sink_url
+from monitor.deliver.message import Digest, IncidentSummary, Message
+from monitor.deliver.render import Capability, HttpSink, Outgoing, RemoteRef, json_body, sink_url
 from monitor.errors import DeliveryError
 
-__all__ = ["payload", "render_webhook", "secret_key", "sign"]
+__all__ = ["WebhookSink", "payload", "render_webhook", "secret_key", "sign"]
 
 _SECRET_PREFIX = "whsec_"
 # Headers the signature depends on; a configured header of the same name is ignored.
@@ -65,7 +66,33 @@ def _text(value: str | None) -> str | None:
     return value.encode("utf-8", "replace").decode("utf-8") if value is not None else None
 
 
+def _incident(incident: IncidentSummary) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "title": _text(incident.title),
+        "severity": incident.severity,
+        "breaking": incident.breaking,
+        "watchlists": [_text(name) for name in incident.watchlists],
+        "places": [_text(name) for name in incident.places],
+        "terms": [_text(name) for name in incident.terms],
+        "languages": list(incident.languages),
+        "outlets": [_text(name) for name in incident.outlets],
+        "reports": incident.reports,
+        "first_seen": incident.first_seen,
+        "last_seen": incident.last_seen,
+    }
+
+
+def _type(message: Message) -> str:
+    if message.test:
+        return "alert.test"
+    return f"incident.{message.kind}" if message.incident else "alert.created"
+
+
 def payload(message: Message) -> dict[str, Any]:
+    """The event: `incident.created` for an incident's first report, `incident.updated` for
+    each later one (`data.incident` as it is with this report), `alert.created` for an alert
+    with no incident, `alert.test` for `test-sink`."""
     translation = None
     if message.title_en or message.summary_en:
         translation = {
@@ -74,9 +101,10 @@ def payload(message: Message) -> dict[str, Any]:
             "summary": _text(message.summary_en),
         }
     return {
-        "type": "alert.test" if message.test else "alert.created",
+        "type": _type(message),
         "timestamp": message.created_at,
         "data": {
+            **({"incident": _incident(message.incident)} if message.incident else {}),
             "alert": {
                 "id": message.alert_id,
                 "watchlist": _text(message.watchlist),
@@ -124,3 +152,21 @@ def render_webhook(sink: SinkConfig, message: Message, now: datetime) -> Outgoin
     if sink.secret:
         headers["webhook-signature"] = sign(message.key, timestamp, body, sink.secret)
     return Outgoing("POST", sink_url(sink), body, headers)
+
+
+class WebhookSink(HttpSink):
+    """Machines read it: one signed event per report (`incident.created`, then
+    `incident.updated`), never a digest or a listing; any 2xx is success."""
+
+    name = "webhook"
+    digest_size = None
+
+    def capability(self, sink: SinkConfig) -> Capability:
+        return "each"
+
+    def render(
+        self, sink: SinkConfig, message: Message | Digest, root: RemoteRef | None, now: datetime
+    ) -> Outgoing:
+        if isinstance(message, Digest):
+            raise DeliveryError("webhook sinks take no digests", permanent=True)
+        return render_webhook(sink, message, now)

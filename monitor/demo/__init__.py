@@ -12,6 +12,7 @@ import http.server
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,8 @@ def serve_directory(directory: Path) -> Iterator[str]:
 
 
 async def run_demo(keep: Path | None, echo: Callable[[str], None]) -> int:
-    """Run the pipeline over the sample feeds and print the alerts; returns how many."""
+    """Run the pipeline over the sample feeds and print the incidents with their reports;
+    returns how many alerts they raised."""
     with contextlib.ExitStack() as stack:
         workdir = keep or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         workdir.mkdir(parents=True, exist_ok=True)
@@ -94,23 +96,44 @@ async def run_demo(keep: Path | None, echo: Callable[[str], None]) -> int:
         async with Monitor(config, parse_workers=1) as monitor:
             reports = await monitor.poll_once()
             alerts = monitor.store.alerts(limit=100)
+            incidents = [
+                monitor.store.incident_timeline(row["id"])
+                for row in monitor.store.list_incidents(datetime.fromtimestamp(0, UTC))
+            ]
         for report in reports:
             echo(f"  {report.feed}: {report.items} items, {report.alerts} alerts")
-        echo("")
         by_item: dict[int, list[dict[str, Any]]] = {}
         for alert in reversed(alerts):
             by_item.setdefault(alert["item"]["id"], []).append(alert)
-        for item_alerts in by_item.values():
-            item = item_alerts[0]["item"]
-            echo(f"{item_alerts[0]['feed']} · language {item['language']}: {item['title']}")
-            for alert in item_alerts:
-                forms = ", ".join(dict.fromkeys(m["form"] for m in alert["matches"]))
-                echo(f"    [{alert['severity']}] {alert['watchlist']}: matched {forms}")
+        for incident in filter(None, incidents):
+            timeline = incident["timeline"]
+            languages = len(incident["languages"])
+            echo("")
+            echo(
+                f"1 incident from {len(timeline)} report{'s' if len(timeline) != 1 else ''}"
+                f" in {languages} language{'s' if languages != 1 else ''}: {incident['title']}"
+            )
+            flag = "BREAKING · " if incident["breaking"] else ""
+            about = " · ".join([*incident["places"], *incident["terms"]])
+            echo(f"  {flag}[{incident['severity']}] {', '.join(incident['watchlists'])}")
+            if about:
+                echo(f"  about: {about}")
+            for report in timeline:
+                item_alerts = by_item.get(report["item_id"], [])
+                forms = ", ".join(
+                    dict.fromkeys(m["form"] for alert in item_alerts for m in alert["matches"])
+                )
+                echo(
+                    f"    {report['at'][11:16]} {report['outlet']} · language"
+                    f" {report['language']}: {report['title']}"
+                )
+                echo(f"        matched {forms}")
         total_items = sum(r.items for r in reports)
         echo("")
         echo(
-            f"{len(alerts)} alerts from {total_items} items in {len(reports)} feeds "
-            "(the English story is in two feeds and alerted once per watchlist)."
+            f"{len(incidents)} incident{'s' if len(incidents) != 1 else ''} from {len(by_item)}"
+            f" reports ({len(alerts)} alerts) of {total_items} items in {len(reports)} feeds:"
+            " each sink hears of an incident once, and of each later report as an update."
         )
         if keep:
             echo(f"Files kept in {workdir}: try `news-monitor --config {config_path} alerts`")

@@ -21,7 +21,10 @@ from monitor.store.views import VIEWS
 from monitor.store import story_keys as _story_keys  # noqa: F401  (migration 0006 only)
 from monitor.store.articles import ArticleQueries
 from monitor.store.rescan import RescanQueries
+from monitor.store.incidents import migrate as _migrate_incidents
+from monitor.store.schema import migrations as _migrations
 
+_migrations(name="0009_incidents")(_migrate_incidents)
 # isort: on
 
 __all__ = [

@@ -82,9 +82,5 @@ class ArticleQueries(FeedQueries):
             )
             exists = self.db.execute("SELECT 1 FROM items WHERE id = ?", [item_id]).fetchone()
             if exists is not None:
-                for plan in plans:
-                    made = self._add_alert(item_id, story_key, plan, now_text)
-                    if made is not None:
-                        alerts += 1
-                        deliveries += made
+                alerts, deliveries = self._add_alerts(item_id, story_key, plans, now_text)
         return WriteResult(1 if exists is not None else 0, alerts, deliveries)

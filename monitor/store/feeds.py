@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from monitor.config import FeedConfig
-from monitor.models import Analysis, Item, Match
-from monitor.store.base import StoreBase
+from monitor.models import Analysis, Item
+from monitor.store.incidents import AlertPlan, IncidentQueries
 from monitor.store.schema import iso, utcnow
 
 __all__ = ["AlertPlan", "FeedQueries", "FeedState", "NewItem", "PollWrite", "WriteResult"]
@@ -35,14 +35,6 @@ class FeedState:
     @property
     def never_polled(self) -> bool:
         return self.last_ok_at is None
-
-
-@dataclass(frozen=True, slots=True)
-class AlertPlan:
-    watchlist: str
-    severity: str
-    matches: tuple[Match, ...]
-    sinks: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +70,7 @@ class WriteResult:
     """The row id of each item this write inserted, with the item."""
 
 
-def _matches_json(matches: Iterable[Match]) -> str:
-    return json.dumps(
-        [
-            {"term": m.term, "form": m.form, "field": m.field, "start": m.start, "end": m.end}
-            for m in matches
-        ],
-        ensure_ascii=False,
-    )
-
-
-class FeedQueries(StoreBase):
+class FeedQueries(IncidentQueries):
     """Feeds, their items and alerts: what a poll writes and the commands read."""
 
     # Feeds -------------------------------------------------------------------------------
@@ -179,11 +161,9 @@ class FeedQueries(StoreBase):
                     continue
                 items += 1
                 stored.append((row[0], new))
-                for plan in new.alerts:
-                    made = self._add_alert(row[0], item.story_key, plan, now_text)
-                    if made is not None:
-                        alerts += 1
-                        deliveries += made
+                made, sent = self._add_alerts(row[0], item.story_key, new.alerts, now_text)
+                alerts += made
+                deliveries += sent
             self.db.execute(
                 """UPDATE feeds SET etag = ?, last_modified = ?, last_polled_at = ?,
                        last_ok_at = ?, last_status = ?, last_error = NULL, error_count = 0,
@@ -204,26 +184,6 @@ class FeedQueries(StoreBase):
                 ],
             )
         return WriteResult(items, alerts, deliveries, tuple(stored))
-
-    def _add_alert(
-        self, item_id: int, story_key: str, plan: AlertPlan, now: str | None
-    ) -> int | None:
-        """The alert and a pending delivery per sink; None if the story already alerted."""
-        row = self.db.execute(
-            """INSERT INTO alerts (item_id, story_key, watchlist, severity, matches, created_at)
-               VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT (story_key, watchlist) DO NOTHING RETURNING id""",
-            [item_id, story_key, plan.watchlist, plan.severity, _matches_json(plan.matches), now],
-        ).fetchone()
-        if row is None:
-            return None
-        for sink in plan.sinks:
-            self.db.execute(
-                """INSERT INTO deliveries (alert_id, sink, next_attempt_at, created_at)
-                   VALUES (?, ?, ?, ?) ON CONFLICT (alert_id, sink) DO NOTHING""",
-                [row[0], sink, now, now],
-            )
-        return len(plan.sinks)
 
     def record_failure(
         self,

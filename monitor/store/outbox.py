@@ -19,7 +19,14 @@ import sqlite_utils
 from monitor.store.base import StoreBase
 from monitor.store.schema import migrations
 
-__all__ = ["DeliveryRecord", "DueDelivery", "OutboxBatch", "OutboxQueries", "stamp"]
+__all__ = [
+    "DeliveryRecord",
+    "DueDelivery",
+    "IncidentMessage",
+    "OutboxBatch",
+    "OutboxQueries",
+    "stamp",
+]
 
 
 @migrations(name="0002_outbox")
@@ -52,6 +59,19 @@ class DueDelivery:
     watchlist: str
     held: bool
     """Held by flood control: it goes out in a digest, never on its own."""
+    kind: str = "created"
+    """`created`: the incident's first report to reach the sink; `updated`: a later one."""
+    incident: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentMessage:
+    """A sink's message of an incident: the service's id of the first one, and when the
+    last message about it (the first, or an update) went out."""
+
+    message_id: str | None
+    thread_id: str | None
+    updated_at: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +112,20 @@ class DeliveryRecord:
     summary_en: str | None
     feed_name: str
     feed_url: str
+    incident_id: str | None = None
+    kind: str = "created"
+    item_alerts: tuple[tuple[str, tuple[Mapping[str, Any], ...]], ...] = ()
+    """Every alert of the item, (watchlist, matches): a message shows all that route to
+    its sink."""
 
 
 _RECORD_SELECT = """
     SELECT d.id, d.sink, d.attempts, COALESCE(d.retried_at, d.created_at), a.id, a.watchlist,
            a.severity, a.matches, a.created_at, a.story_key, i.id, i.guid, i.title, i.summary,
            i.url, i.published_at, i.language, i.language_confidence, i.title_en, i.summary_en,
-           f.name, f.url
+           f.name, f.url, d.incident_id, d.kind,
+           (SELECT json_group_array(json_array(x.watchlist, json(x.matches)))
+            FROM alerts x WHERE x.item_id = i.id)
     FROM deliveries d
     JOIN alerts a ON a.id = d.alert_id
     JOIN items i ON i.id = a.item_id
@@ -109,6 +136,9 @@ _RECORD_SELECT = """
 def _record(row: Sequence[Any]) -> DeliveryRecord:
     values = list(row)
     values[7] = tuple(json.loads(values[7]))
+    values[24] = tuple(
+        (str(watchlist), tuple(matches)) for watchlist, matches in json.loads(values[24] or "[]")
+    )
     return DeliveryRecord(*values)
 
 
@@ -137,16 +167,17 @@ class OutboxQueries(StoreBase):
     ) -> OutboxBatch:
         """Up to `limit` deliveries due for `sink`, oldest first, and the flood state."""
         due = self.db.execute(
-            """SELECT d.id, a.watchlist, d.held_at IS NOT NULL
+            """SELECT d.id, a.watchlist, d.held_at IS NOT NULL, d.kind, d.incident_id
                FROM deliveries d JOIN alerts a ON a.id = d.alert_id
                WHERE d.sink = ? AND d.status = 'pending' AND d.next_attempt_at <= ?
                ORDER BY d.id LIMIT ?""",
             [sink, stamp(now), limit],
         ).fetchall()
+        # Flood control counts incidents: an incident's later reports are updates.
         recent = self.db.execute(
             """SELECT a.watchlist, COUNT(*), MIN(d.sent_at)
                FROM deliveries d JOIN alerts a ON a.id = d.alert_id
-               WHERE d.sink = ? AND d.status = 'sent' AND d.sent_at > ?
+               WHERE d.sink = ? AND d.status = 'sent' AND d.sent_at > ? AND d.kind = 'created'
                GROUP BY a.watchlist""",
             [sink, stamp(window_start)],
         ).fetchall()
@@ -158,7 +189,7 @@ class OutboxQueries(StoreBase):
             [sink],
         ).fetchall()
         return OutboxBatch(
-            tuple(DueDelivery(row[0], row[1], bool(row[2])) for row in due),
+            tuple(DueDelivery(row[0], row[1], bool(row[2]), row[3], row[4]) for row in due),
             {row[0]: (int(row[1]), row[2]) for row in recent},
             {row[0]: row[1] for row in collecting},
         )
@@ -252,6 +283,63 @@ class OutboxQueries(StoreBase):
                         WHERE id IN ({_marks(chunk)}) AND status = 'pending'""",
                     [stamp(now), *chunk],
                 )
+
+    def defer_deliveries(self, ids: Sequence[int], until: datetime) -> None:
+        """An incident's updates wait: for its first message, or for `update_every`."""
+        with self.write():
+            for chunk in _chunks(ids):
+                self.db.execute(
+                    f"""UPDATE deliveries SET next_attempt_at = ?
+                        WHERE id IN ({_marks(chunk)}) AND status = 'pending'""",
+                    [stamp(until), *chunk],
+                )
+
+    def incident_message(self, incident: str, sink: str) -> IncidentMessage | None:
+        row = self.db.execute(
+            """SELECT message_id, thread_id, updated_at FROM incident_messages
+               WHERE incident_id = ? AND sink = ?""",
+            [incident, sink],
+        ).fetchone()
+        return IncidentMessage(row[0], row[1], row[2]) if row else None
+
+    def record_incident_message(
+        self,
+        incident: str,
+        sink: str,
+        now: datetime,
+        message_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> None:
+        """A message about `incident` went out to `sink`; the first one's id, if it has one."""
+        with self.write():
+            self.db.execute(
+                """INSERT INTO incident_messages (incident_id, sink, message_id, thread_id,
+                       created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (incident_id, sink) DO UPDATE SET updated_at = excluded.updated_at,
+                       message_id = COALESCE(incident_messages.message_id, excluded.message_id),
+                       thread_id = COALESCE(incident_messages.thread_id, excluded.thread_id)""",
+                [incident, sink, message_id, thread_id, stamp(now), stamp(now)],
+            )
+
+    def first_delivery(self, incident: str, sink: str) -> tuple[str, str] | None:
+        """The incident's `created` delivery to `sink`: its status and when it is next due."""
+        row = self.db.execute(
+            """SELECT status, next_attempt_at FROM deliveries
+               WHERE incident_id = ? AND sink = ? AND kind = 'created' ORDER BY id LIMIT 1""",
+            [incident, sink],
+        ).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def incident_records(self, incident: str, sink: str) -> list[DeliveryRecord]:
+        """Every report of `incident` that went or goes to `sink`, oldest first (an edit)."""
+        return [
+            _record(row)
+            for row in self.db.execute(
+                f"""{_RECORD_SELECT} WHERE d.incident_id = ? AND d.sink = ?
+                    AND d.status != 'dead' AND d.item_id IS NOT NULL ORDER BY d.id""",
+                [incident, sink],
+            )
+        ]
 
     def next_due(self, sink: str) -> datetime | None:
         """When the earliest pending delivery of `sink` is due."""

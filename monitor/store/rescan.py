@@ -76,11 +76,9 @@ class RescanQueries(FeedQueries):
         alerts = deliveries = 0
         with self.write():
             for item, item_plans in plans:
-                for plan in item_plans:
-                    made = self._add_alert(item.item_id, item.story_key, plan, now_text)
-                    if made is not None:
-                        alerts += 1
-                        deliveries += made
+                made, sent = self._add_alerts(item.item_id, item.story_key, item_plans, now_text)
+                alerts += made
+                deliveries += sent
         return WriteResult(len(plans), alerts, deliveries)
 
 

@@ -125,11 +125,11 @@ class TranslationQueries(FeedQueries):
                 if cursor.rowcount == 0:
                     continue
                 stored += 1
-                for plan in item.alerts:
-                    made = self._add_alert(item.item_id, item.story_key, plan, now_text)
-                    if made is not None:
-                        alerts += 1
-                        deliveries += made
+                if item.title:
+                    self._translated_report(item.item_id, item.title)
+                made, sent = self._add_alerts(item.item_id, item.story_key, item.alerts, now_text)
+                alerts += made
+                deliveries += sent
         return WriteResult(stored, alerts, deliveries)
 
     def _put(self, entries: Mapping[str, str], now: str | None) -> None:

@@ -110,6 +110,14 @@ class TranslationWorker:
             self._wake.set()
         return min(len(wanted), room)
 
+    def untranslated_reason(self, language: str | None) -> str | None:
+        """Why an item in `language` will get no English (for messages), or None if it may."""
+        if self._settings.mode == "off":
+            return "translation is off"
+        if language and language not in self._translator.languages:
+            return f"no model for {language}"
+        return None
+
     def reconfigure(self, config: Config) -> None:
         """Take a reloaded config: models are re-scanned before the next round."""
         self._settings = config.translation
