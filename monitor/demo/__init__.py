@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import load_config
+from monitor.deliver.render import language_name
 from monitor.service import Monitor
 
 __all__ = ["FEEDS_DIR", "run_demo", "serve_directory"]
@@ -124,8 +125,8 @@ async def run_demo(keep: Path | None, echo: Callable[[str], None]) -> int:
                     dict.fromkeys(m["form"] for alert in item_alerts for m in alert["matches"])
                 )
                 echo(
-                    f"    {report['at'][11:16]} {report['outlet']} · language"
-                    f" {report['language']}: {report['title']}"
+                    f"    {report['at'][11:16]} {report['outlet']} ·"
+                    f" {language_name(report['language'])}: {report['title']}"
                 )
                 echo(f"        matched {forms}")
         total_items = sum(r.items for r in reports)
