@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -34,12 +34,15 @@ from monitor.fetch import Fetcher, backoff_delay
 from monitor.incident_desk import IncidentDesk, incident_settings
 from monitor.incidents import Report, default_reader
 from monitor.models import Analysis, Item, Match, ParsedFeed
-from monitor.ops import Operations
 from monitor.parse import CONTENT_CHARS, parse_feed
 from monitor.store import AlertPlan, FeedState, NewItem, PollWrite, Store, utcnow
 from monitor.store.thread import StoreThread
 from monitor.store.translations import UntranslatedItem
 from monitor.translate import Translation, TranslationJob, TranslationWorker, Translator
+
+# Operations brings /healthz and /metrics (prometheus-client): only `run` builds one (issue 14).
+if TYPE_CHECKING:
+    from monitor.ops import Operations
 
 __all__ = ["Monitor", "PollReport", "alert_plans", "alertable", "analyze_records"]
 
@@ -214,6 +217,8 @@ class Monitor:
         self._parse_workers = parse_workers if parse_workers is not None else (os.cpu_count() or 1)
         self._parse_pool: Executor | None = None
         self._states: dict[str, FeedState] = {}
+        self._feeds_by_name: dict[str, FeedConfig] = {}
+        self._feeds_of: Config | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
         # A poll holds a slot from fetch to store, so fetched bodies cannot pile up in memory
@@ -288,6 +293,12 @@ class Monitor:
         return self._parse_pool
 
     async def poll_feed(self, feed: FeedConfig) -> PollReport:
+        """One poll; what it found is committed when it returns."""
+        report = await self._poll_feed(feed)
+        await self._store.flush()
+        return report
+
+    async def _poll_feed(self, feed: FeedConfig) -> PollReport:
         started = time.perf_counter()
         # A reload swaps both; a poll keeps the ones it started with.
         fetcher, slots = self._fetcher, self._slots
@@ -330,7 +341,8 @@ class Monitor:
                 None,
                 now + interval,
             )
-            await self._store.call(self.store.record_poll, write, now)
+            # Committed with the cycle's other 304s (StoreThread.record_unchanged).
+            self._store.record_unchanged(write, now)
             self._remember(feed.name, write, now)
             log.info("feed.polled", status=304, new=0, seconds=_since(started))
             return PollReport(feed.name, "not_modified", 304, seconds=_since(started))
@@ -557,7 +569,9 @@ class Monitor:
     async def poll_once(self, names: Sequence[str] | None = None) -> list[PollReport]:
         """One cycle over the feeds (all, or those named), concurrently."""
         feeds = [f for f in self.config.feeds if names is None or f.name in names]
-        return list(await asyncio.gather(*(self.poll_feed(feed) for feed in feeds)))
+        reports = list(await asyncio.gather(*(self._poll_feed(feed) for feed in feeds)))
+        await self._store.flush()
+        return reports
 
     async def read_queued_articles(self) -> None:
         """Read the articles the polls queued, storing any alerts they add (`poll-once`)."""
@@ -574,14 +588,14 @@ class Monitor:
     # The daemon --------------------------------------------------------------------------
 
     async def _scheduled_poll(self, name: str) -> None:
-        feed = next((f for f in self.config.feeds if f.name == name), None)
+        feed = self._feed(name)
         if feed is None or self.stopping.is_set():
             return
         task = asyncio.current_task()
         if task is not None:
             self._in_flight.add(task)
         try:
-            report = await self.poll_feed(feed)
+            report = await self._poll_feed(feed)
         except StoreFileLost:
             return  # logged once by the store thread, which stops the daemon
         except asyncio.CancelledError:
@@ -593,6 +607,14 @@ class Monitor:
                 self._in_flight.discard(task)
         if self._ops is not None:
             self._ops.polled(report)
+
+    def _feed(self, name: str) -> FeedConfig | None:
+        # A lookup, not a scan: at thousands of feeds, a scan per poll cost more than the poll.
+        config = self.config
+        if self._feeds_of is not config:
+            self._feeds_by_name = {feed.name: feed for feed in config.feeds}
+            self._feeds_of = config
+        return self._feeds_by_name.get(name)
 
     def _reschedule(self, name: str, when: datetime) -> None:
         if self._scheduler is None:

@@ -148,6 +148,19 @@ def _reports(db: Path) -> dict[int, str]:
         return {row[0]: row[1] for row in rows}
 
 
+def _missing(db: Path, items: set[int]) -> str:
+    """What the database says of reports that never arrived, for the failure message."""
+    marks = ",".join("?" * len(items))
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as connection:
+        rows = connection.execute(
+            f"""SELECT id, item_id, incident_id, kind, sink, status, attempts, last_status,
+                       last_error, sent_at, digest, held_at
+                FROM deliveries WHERE item_id IN ({marks})""",
+            sorted(items),
+        ).fetchall()
+    return f"never arrived: {sorted(items)}; their deliveries: {rows}"
+
+
 def _ids_per_report(receiver: Receiver) -> dict[int, set[tuple[str, str]]]:
     """(event type, `webhook-id`) each report arrived under, counting slow answers (status 0)
     as arrived."""
@@ -270,7 +283,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_never_changes_a_webhook_id(
     assert summary.alerts == len(reports) > 0
     per_report = _ids_per_report(receiver)
     # Every report arrived, none under two different ids or as two events.
-    assert set(per_report) == set(reports)
+    assert set(per_report) == set(reports), _missing(db, set(reports) - set(per_report))
     assert {report: ids for report, ids in per_report.items() if len(ids) > 1} == {}
     # Each incident was created once (one id; retries of it carry the same one), and each of
     # its other reports arrived as an update.

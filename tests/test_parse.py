@@ -474,3 +474,13 @@ def test_json_feed_with_wrong_field_types_does_not_crash(document: object) -> No
 )
 def test_html_to_text(markup: str, text: str) -> None:
     assert html_to_text(markup) == text
+
+
+def test_empty_pub_date_without_guid_hashes_without_a_warning() -> None:
+    # feedparser maps `updated` to an empty `published`, with a DeprecationWarning (an error
+    # under the test settings); the empty text hashes as no date at all.
+    content = rss([{"title": "Undated", "pubDate": ""}])
+    for fast_path in (True, False):
+        (item,) = parse_feed(content, "application/rss+xml", FEED_URL, fast_path=fast_path).items
+        expected = hashlib.sha256(b"Undated\x00").hexdigest()[:32]
+        assert item.guid == f"sha256:{expected}"

@@ -2,6 +2,9 @@
 
 Each module of this package holds the commands of one concern; this one builds the group.
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
+
+Start-up (issue 14): the command modules import the stages they run inside each command's body,
+so `--help` loads click and these modules only, and each command loads what it uses.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import click
 
 from monitor import __version__
 from monitor.cli import core, deliveries, incidents, models, rescan, status, terms
-from monitor.logging import configure_logging
 
 __all__ = ["cli", "main"]
 
@@ -44,6 +46,9 @@ __all__ = ["cli", "main"]
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path, log_level: str, log_format: str) -> None:
     """Multilingual news monitoring: poll feeds, match watchlists, store and deliver alerts."""
+    # structlog loads here, not at import, so `--help` and `--version` skip it (issue 14).
+    from monitor.logging import configure_logging
+
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
     configure_logging(log_level, None if log_format == "auto" else log_format == "json")

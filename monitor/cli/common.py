@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from monitor.config import Config, load_config, parse_duration
 from monitor.errors import ConfigError, MonitorError
-from monitor.store import Store
+
+# The config schema (pydantic) and the store (sqlite-utils) load when a command first needs
+# them, not when `--help` is asked for (issue 14).
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.store import Store
 
 __all__ = [
     "ConfigFailure",
@@ -51,6 +54,8 @@ class ConfigFailure(click.ClickException):
 def load(ctx: click.Context, *, secrets: bool | str = False) -> Config:
     """The config; `secrets` says which sinks' `${NAME}`s must be set: none (commands that
     send nothing), all (`True`) or the one sink named."""
+    from monitor.config import load_config
+
     path: Path = ctx.obj["config_path"]
     if not path.exists():
         raise UsageFailure(
@@ -68,6 +73,8 @@ def load(ctx: click.Context, *, secrets: bool | str = False) -> Config:
 
 
 def run_async(coro: Awaitable[T]) -> T:
+    import asyncio
+
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except MonitorError as exc:
@@ -79,6 +86,8 @@ def echo_json(value: Any) -> None:
 
 
 def duration(value: str) -> timedelta:
+    from monitor.config import parse_duration
+
     try:
         return parse_duration(value)
     except ValueError as exc:
@@ -87,6 +96,8 @@ def duration(value: str) -> timedelta:
 
 def open_store(config: Config, *, create: bool = True) -> Store:
     """The database for a command that writes; `create=False` when nothing is there to change."""
+    from monitor.store import Store
+
     try:
         return Store.open(config.database, create=create)
     except MonitorError as exc:
@@ -99,6 +110,8 @@ def open_reader(config: Config) -> Store:
     A read-only connection cannot disturb a running daemon: it never creates a file where the
     daemon's was deleted, nor checkpoints or removes the daemon's WAL when it closes.
     """
+    from monitor.store import Store
+
     try:
         return Store.open_readonly(config.database)
     except MonitorError as exc:

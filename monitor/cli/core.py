@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-import xml.sax.saxutils
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import yaml
 
-from monitor.analyze import Analyzer
 from monitor.cli.common import (
     ConfigFailure,
     UsageFailure,
@@ -23,14 +20,14 @@ from monitor.cli.common import (
     run_async,
     watchlist_name,
 )
-from monitor.config import Config, FeedConfig, format_duration, read_catalog
-from monitor.deliver import DispatchReport
 from monitor.errors import ConfigError
-from monitor.notify import Notifier
-from monitor.ops import Operations
-from monitor.service import Monitor, PollReport, analyze_records
-from monitor.store import utcnow
-from monitor.translate import Translator
+
+# Each command imports the stages it runs inside its own body, so `--help`, `check-config` and a
+# `poll-once` with nothing to send load no translation, sink, metrics or daemon code (issue 14).
+if TYPE_CHECKING:
+    from monitor.config import Config, FeedConfig
+    from monitor.deliver import DispatchReport
+    from monitor.service import PollReport
 
 
 @click.command()
@@ -44,6 +41,10 @@ def run(ctx: click.Context) -> None:
 
     Example: news-monitor --config config.yaml run
     """
+    from monitor.notify import Notifier
+    from monitor.ops import Operations
+    from monitor.service import Monitor
+
     config = load(ctx, secrets=True)
 
     async def main() -> None:
@@ -67,6 +68,8 @@ def _report_line(report: PollReport, config: Config) -> str:
 
 
 def _held_back(count: int, config: Config) -> str:
+    from monitor.config import format_duration
+
     return (
         f"{count} matched but older than backfill ({format_duration(config.polling.backfill)}): "
         "stored, not alerted (news-monitor rescan --alert-old alerts them)"
@@ -97,6 +100,8 @@ def poll_once(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None
 
     Example: news-monitor poll-once --feed "Kurdistan 24 (Sorani)"
     """
+    from monitor.service import Monitor
+
     config = load(ctx, secrets=True)
     unknown = sorted(set(feeds) - {f.name for f in config.feeds})
     if unknown:
@@ -225,6 +230,10 @@ def analyze(ctx: click.Context) -> None:
 
     Example: echo 'Suicide bomber killed in Khanaqin' | news-monitor analyze
     """
+    from monitor.analyze import Analyzer
+    from monitor.service import analyze_records
+    from monitor.translate import Translator
+
     config = load(ctx)
     analyzer = Analyzer(config.watchlists)
     translator = None if config.translation.mode == "off" else Translator.from_config(config)
@@ -245,6 +254,8 @@ def alerts(
 
     Example: news-monitor alerts --since 7d --watchlist khanaqin --json
     """
+    from monitor.store import utcnow
+
     config = load(ctx)
     name = watchlist_name(config, watchlist) if watchlist is not None else None
     start = utcnow() - duration(since)
@@ -322,6 +333,10 @@ def feeds_import(opml: Path) -> None:
 
     Example: news-monitor feeds import subscriptions.opml > feeds/mine.yaml
     """
+    import yaml
+
+    from monitor.config import read_catalog
+
     try:
         catalog = read_catalog(opml)
     except ConfigError as exc:
@@ -350,7 +365,8 @@ def _folders(feeds: tuple[FeedConfig, ...]) -> list[_Folder | FeedConfig]:
 
 
 def _outlines(entries: list[_Folder | FeedConfig], depth: int) -> Iterator[str]:
-    quote = xml.sax.saxutils.quoteattr
+    from xml.sax.saxutils import quoteattr as quote
+
     pad = "  " * depth
     for entry in entries:
         if isinstance(entry, tuple):

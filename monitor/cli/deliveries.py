@@ -7,8 +7,6 @@ from typing import Any
 import click
 
 from monitor.cli.common import UsageFailure, echo_json, load, open_reader, open_store, run_async
-from monitor.deliver import send_test
-from monitor.store import utcnow
 
 __all__ = ["deliveries", "deliveries_retry", "sink_test"]
 
@@ -73,6 +71,8 @@ def deliveries_retry(ctx: click.Context, ids: tuple[int, ...], all_dead: bool) -
 
     Example: news-monitor deliveries retry 42
     """
+    from monitor.store import utcnow
+
     if bool(ids) == all_dead:
         raise UsageFailure("give delivery IDs or --all-dead (one of the two)")
     config = load(ctx)
@@ -103,6 +103,8 @@ def sink_test(ctx: click.Context, name: str, as_json: bool) -> None:
 
     Example: news-monitor test-sink desk-chat
     """
+    from monitor.deliver import send_test
+
     config = load(ctx, secrets=name)
     sink = next((s for s in config.sinks if s.name == name), None)
     if sink is None:

@@ -15,8 +15,6 @@ from monitor.cli.common import (
     watchlist_name,
 )
 from monitor.errors import MonitorError
-from monitor.incident_desk import incident_settings, merge_incidents, split_incident
-from monitor.store import utcnow
 
 __all__ = ["incidents"]
 
@@ -54,6 +52,8 @@ def incidents(
 
     Example: news-monitor incidents --since 7d --watchlist khanaqin
     """
+    from monitor.store import utcnow
+
     if ctx.invoked_subcommand is not None:
         return
     config = load(ctx)
@@ -117,6 +117,8 @@ def incidents_merge(ctx: click.Context, keep: str, other: str) -> None:
 
     Example: news-monitor incidents merge inc-d7a430f19f15dc1f inc-96933c58cab6142b
     """
+    from monitor.incident_desk import incident_settings, merge_incidents
+
     config = load(ctx)
     store = open_store(config, create=False)
     try:
@@ -138,6 +140,8 @@ def incidents_split(ctx: click.Context, ident: str, item: int) -> None:
 
     Example: news-monitor incidents split inc-d7a430f19f15dc1f 17
     """
+    from monitor.incident_desk import incident_settings, split_incident
+
     config = load(ctx)
     store = open_store(config, create=False)
     try:

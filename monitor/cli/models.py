@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from monitor.cli.common import UsageFailure, echo_json, load
-from monitor.translate import ModelError, Translator, install, install_from_index
 
 __all__ = ["models"]
 
@@ -37,6 +36,8 @@ def list_models(ctx: click.Context, as_json: bool) -> None:
 
     Example: news-monitor models list --json
     """
+    from monitor.translate import Translator
+
     config = load(ctx)
     translator = Translator.from_config(config)
     settings = config.translation
@@ -78,6 +79,8 @@ def install_model(ctx: click.Context, file: Path | None, from_index: tuple[str, 
 
     Example: news-monitor models install translate-ar_en-1_9.argosmodel
     """
+    from monitor.translate import ModelError, install, install_from_index
+
     if (file is None) == (not from_index):
         raise UsageFailure("give either FILE or --from-index SRC TGT")
     config = load(ctx)

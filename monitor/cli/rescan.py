@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import click
 
-from monitor.analyze import Analyzer
 from monitor.cli.common import duration, echo_json, load, open_store, run_async, watchlist_name
-from monitor.config import format_duration
-from monitor.deliver import DispatchReport
-from monitor.rescan import rescan as rescan_items
-from monitor.service import Monitor
-from monitor.store import utcnow
 
 
 @click.command()
@@ -32,6 +26,13 @@ def rescan(
 
     Example: news-monitor rescan --since 30d --watchlist kirkuk
     """
+    from monitor.analyze import Analyzer
+    from monitor.config import format_duration
+    from monitor.deliver import DispatchReport
+    from monitor.rescan import rescan as rescan_items
+    from monitor.service import Monitor
+    from monitor.store import utcnow
+
     config = load(ctx, secrets=True)
     names = {watchlist_name(config, name) for name in watchlists} or None
     now = utcnow()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from monitor.cli.common import echo_json, load, open_reader
-from monitor.store import iso, utcnow
-from monitor.store.housekeeping import StoreSummary
+
+if TYPE_CHECKING:
+    from monitor.store.housekeeping import StoreSummary
 
 __all__ = ["status"]
 
@@ -75,6 +77,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
     Example: news-monitor status
     """
+    from monitor.store import iso, utcnow
+
     config = load(ctx)
     store = open_reader(config)
     try:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import click
 
 from monitor.cli.common import echo_json
-from monitor.match import TermForms, describe_term
+
+if TYPE_CHECKING:
+    from monitor.match import TermForms
 
 
 @click.command()
@@ -23,6 +26,8 @@ def terms(word: str, as_json: bool) -> None:
 
     Example: news-monitor terms Kirkuk
     """
+    from monitor.match import describe_term
+
     found = describe_term(word)
     if as_json:
         echo_json(asdict(found))

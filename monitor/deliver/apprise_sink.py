@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-
-import apprise
+from typing import TYPE_CHECKING
 
 from monitor.config import SinkConfig
 from monitor.deliver.message import Digest, Message
@@ -30,17 +29,23 @@ from monitor.deliver.safety import fit
 from monitor.errors import DeliveryError
 from monitor.redact import Redactor
 
+# Apprise (about 0.06 s to import) loads with the first send through it, not with every sink
+# module (issue 14).
+if TYPE_CHECKING:
+    import apprise
+
 __all__ = ["AppriseSink", "apprise_texts", "send_apprise"]
 
 _DETAIL = 500
 """Characters of Apprise's log kept in a delivery's error."""
 _TYPE = {
-    "info": apprise.NotifyType.INFO,
-    "low": apprise.NotifyType.INFO,
-    "medium": apprise.NotifyType.WARNING,
-    "high": apprise.NotifyType.FAILURE,
-    "critical": apprise.NotifyType.FAILURE,
+    "info": "INFO",
+    "low": "INFO",
+    "medium": "WARNING",
+    "high": "FAILURE",
+    "critical": "FAILURE",
 }
+"""`apprise.NotifyType` member names by severity."""
 
 
 def _entry(message: Message) -> str:
@@ -81,6 +86,8 @@ def apprise_texts(message: Message | Digest) -> tuple[str, str]:
 
 def _notify(url: str, title: str, body: str, kind: apprise.NotifyType) -> str | None:
     """None once sent; else what Apprise logged at WARNING or above during the call."""
+    import apprise
+
     # Memory-only storage: the daemon's state directory is the only place it writes to.
     client = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
     if not client.add(url):
@@ -100,7 +107,9 @@ async def send_apprise(sink: SinkConfig, message: Message | Digest) -> None:
     if not sink.url:
         raise DeliveryError(f"sink {sink.name!r} has no url", permanent=True)
     title, body = apprise_texts(message)
-    kind = _TYPE.get(message.severity, apprise.NotifyType.WARNING)
+    import apprise
+
+    kind = apprise.NotifyType[_TYPE.get(message.severity, "WARNING")]
     timeout = sink.timeout.total_seconds()
     try:
         async with asyncio.timeout(timeout):

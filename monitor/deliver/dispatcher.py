@@ -25,8 +25,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-import httpx
 import structlog
 
 from monitor.config import Config, SinkConfig
@@ -50,13 +50,17 @@ from monitor.deliver.message import (
 )
 from monitor.deliver.render import DIGEST_MAX, USER_AGENT, HttpSink, Outgoing, RemoteRef
 from monitor.deliver.retry import Outcome, RetryPolicy, snippet
-from monitor.deliver.sinks import sink_type
 from monitor.errors import DeliveryError
 from monitor.redact import Redactor
 from monitor.store import iso, utcnow
 from monitor.store.incidents import IncidentRow
 from monitor.store.outbox import DeliveryRecord, DueDelivery
 from monitor.store.thread import StoreThread
+
+# httpx and the sink modules (Apprise among them) load with the first sink that sends, so a
+# poll with nothing to deliver imports neither (issue 14).
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["DispatchReport", "Dispatcher", "SinkAnswer", "SinkReport", "send_test"]
 
@@ -128,6 +132,10 @@ class _Sender:
 
     def __init__(self, sink: SinkConfig, redact: Redactor | None = None) -> None:
         """`redact`: the secrets of every configured sink; by default, this sink's."""
+        import httpx
+
+        from monitor.deliver.sinks import sink_type
+
         self.sink = sink
         self.type = sink_type(sink)
         self.capability = self.type.capability(sink)
@@ -178,6 +186,8 @@ class _Sender:
         return outcome, ref
 
     async def _http(self, outgoing: Outgoing) -> tuple[Outcome, RemoteRef | None]:
+        import httpx
+
         if self._client is None:
             raise DeliveryError(f"sink {self.sink.name!r} sends through Apprise", permanent=True)
         request = self._client.build_request(
@@ -212,6 +222,8 @@ class _Sender:
 async def _read_answer(response: httpx.Response, seconds: float) -> tuple[bytes, bool]:
     """At most `_ANSWER_CAP` bytes of the body within `seconds`; and whether that was all
     that was wanted (the whole body, or the cap's worth)."""
+    import httpx
+
     chunks: list[bytes] = []
     size = 0
     try:
@@ -227,6 +239,8 @@ async def _read_answer(response: httpx.Response, seconds: float) -> tuple[bytes,
 
 
 def _transport_error(exc: httpx.TransportError) -> str:
+    import httpx
+
     text = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect: {text}"
@@ -744,7 +758,11 @@ class Dispatcher:
         """
         if self._running:
             raise RuntimeError("drain() while run() is delivering")
-        workers = [_Worker(self, sink) for sink in self.config.sinks]
+        before = await self.store.call(self.store.store.delivery_counts)
+        # A sink with nothing pending gets no worker, so a poll with nothing to send never
+        # loads httpx or the sink modules (issue 14).
+        busy = [s for s in self.config.sinks if before.get(s.name, {}).get("pending", 0)]
+        workers = [_Worker(self, sink) for sink in busy]
         for worker in workers:
             worker.flush = flush_digests
         tasks = [asyncio.create_task(self._drain_one(worker)) for worker in workers]
@@ -757,9 +775,10 @@ class Dispatcher:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        reports = tuple(worker.report for worker in workers)
+        done = {worker.sink.name: worker.report for worker in workers}
+        reports = tuple(done.get(sink.name) or SinkReport(sink.name) for sink in self.config.sinks)
         counts = await self.store.call(self.store.store.delivery_counts)
-        left = sum(counts.get(worker.sink.name, {}).get("pending", 0) for worker in workers)
+        left = sum(counts.get(sink.name, {}).get("pending", 0) for sink in self.config.sinks)
         return DispatchReport(
             sent=sum(r.sent for r in reports),
             digests=sum(r.digests for r in reports),

@@ -12,8 +12,6 @@ import unicodedata
 from collections.abc import Callable
 from urllib.parse import quote
 
-import httpx
-
 __all__ = [
     "ELLIPSIS",
     "ESCAPERS",
@@ -212,6 +210,8 @@ def safe_url(url: str | None) -> str | None:
     Only http(s) with a host, no user info (`https://bank.example@evil.example/` is a classic
     disguise), at most 2,000 characters once encoded (under every service's URL limit).
     """
+    import httpx  # here, so that only a message being rendered loads it (issue 14)
+
     if not url:
         return None
     candidate = clean(url)

@@ -7,6 +7,8 @@ this order, registers their migrations in the order they apply.
 
 from __future__ import annotations
 
+# First, so that sqlite-utils loads without numpy.
+from monitor.store import _sqlite  # noqa: F401
 from monitor.store.base import StoreBase
 from monitor.store.schema import iso, utcnow
 

@@ -70,6 +70,27 @@ class WriteResult:
     """The row id of each item this write inserted, with the item."""
 
 
+_POLLED = """UPDATE feeds SET etag = ?, last_modified = ?, last_polled_at = ?, last_ok_at = ?,
+    last_status = ?, last_error = NULL, error_count = 0, failing_since = NULL, next_poll_at = ?,
+    moved_to = COALESCE(?, moved_to), title = COALESCE(?, title), held_back = held_back + ?
+    WHERE id = ?"""
+
+
+def _polled_row(write: PollWrite, now_text: str | None) -> list[Any]:
+    return [
+        write.etag,
+        write.last_modified,
+        now_text,
+        now_text,
+        write.status,
+        iso(write.next_poll_at),
+        write.moved_to,
+        write.title,
+        write.held_back,
+        write.feed_id,
+    ]
+
+
 class FeedQueries(IncidentQueries):
     """Feeds, their items and alerts: what a poll writes and the commands read."""
 
@@ -164,26 +185,20 @@ class FeedQueries(IncidentQueries):
                 made, sent = self._add_alerts(row[0], item.story_key, new.alerts, now_text)
                 alerts += made
                 deliveries += sent
-            self.db.execute(
-                """UPDATE feeds SET etag = ?, last_modified = ?, last_polled_at = ?,
-                       last_ok_at = ?, last_status = ?, last_error = NULL, error_count = 0,
-                       failing_since = NULL, next_poll_at = ?, moved_to = COALESCE(?, moved_to),
-                       title = COALESCE(?, title), held_back = held_back + ?
-                   WHERE id = ?""",
-                [
-                    write.etag,
-                    write.last_modified,
-                    now_text,
-                    now_text,
-                    write.status,
-                    iso(write.next_poll_at),
-                    write.moved_to,
-                    write.title,
-                    write.held_back,
-                    write.feed_id,
-                ],
-            )
+            self.db.execute(_POLLED, _polled_row(write, now_text))
         return WriteResult(items, alerts, deliveries, tuple(stored))
+
+    def record_unchanged(self, polls: Sequence[tuple[PollWrite, datetime]]) -> None:
+        """Store many polls that found nothing new (304s) in one transaction.
+
+        Only the feeds' bookkeeping (validators, last success, next poll): a crash before the
+        commit loses it, and that only means those feeds are polled again at the next start,
+        their stored next poll being due, with the validators of their previous poll.
+        """
+        with self.write():
+            self.db.conn.executemany(
+                _POLLED, [_polled_row(write, iso(now)) for write, now in polls]
+            )
 
     def record_failure(
         self,
