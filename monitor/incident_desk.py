@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 
 from monitor.config import IncidentsConfig
 from monitor.errors import MonitorError
-from monitor.incidents import Decision, Incident, Incidents, Reader, Report, ReportRef, Settings
+from monitor.incidents import Decision, Incident, Incidents, Reader, Report, Settings
 from monitor.store import Store, utcnow
-from monitor.store.incidents import IncidentRow, NewReport, Placement, ReportRow
+from monitor.store.incidents import NewReport, Placement
 
 __all__ = ["IncidentDesk", "incident_settings", "merge_incidents", "split_incident"]
 
@@ -29,80 +29,6 @@ def incident_settings(config: IncidentsConfig) -> Settings:
         window=config.window,
         breaking_outlets=config.breaking.outlets,
         breaking_within=config.breaking.within,
-    )
-
-
-def _ref(row: ReportRow) -> ReportRef:
-    return ReportRef(
-        row.key,
-        row.at,
-        row.outlet,
-        row.language,
-        row.title,
-        row.url,
-        row.title_en,
-        row.watchlists,
-        row.severity,
-        row.places,
-        row.terms,
-        row.events,
-        row.numbers,
-    )
-
-
-def _row(ref: ReportRef) -> ReportRow:
-    return ReportRow(
-        ref.key,
-        ref.at,
-        ref.outlet,
-        ref.language,
-        ref.title,
-        ref.url,
-        ref.title_en,
-        ref.watchlists,
-        ref.severity,
-        ref.places,
-        ref.terms,
-        ref.events,
-        ref.numbers,
-    )
-
-
-def _incident(row: IncidentRow) -> Incident:
-    return Incident(
-        id=row.id,
-        title=row.title,
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
-        watchlists=row.watchlists,
-        severity=row.severity,
-        breaking=row.breaking,
-        places=row.places,
-        terms=row.terms,
-        events=row.events,
-        languages=row.languages,
-        outlets=row.outlets,
-        reports=tuple(_ref(r) for r in row.reports),
-        place_ids=(),
-        term_ids=(),
-    )
-
-
-def incident_row(incident: Incident) -> IncidentRow:
-    return IncidentRow(
-        incident.id,
-        incident.title,
-        incident.first_seen,
-        incident.last_seen,
-        incident.watchlists,
-        incident.severity,
-        incident.breaking,
-        incident.places,
-        incident.terms,
-        incident.events,
-        incident.languages,
-        incident.outlets,
-        tuple(_row(r) for r in incident.reports),
     )
 
 
@@ -136,9 +62,9 @@ class IncidentDesk:
             self._incidents = Incidents(self.settings, self._reader)
         return self._incidents
 
-    def restore(self, incidents: Sequence[IncidentRow]) -> None:
+    def restore(self, incidents: Sequence[Incident]) -> None:
         self._incidents = Incidents(self.settings, self._reader)
-        self._incidents.restore(_incident(row) for row in incidents)
+        self._incidents.restore(incidents)
         self._newest = max((row.last_seen for row in incidents), default=None)
 
     def place(self, report: NewReport) -> Placement:
@@ -160,7 +86,7 @@ class IncidentDesk:
         incident = decision.incident
         ref = next(r for r in incident.reports if r.key == report.key)
         self._newest = max(self._newest or ref.at, ref.at)
-        return Placement(incident_row(incident), _row(ref), decision.score, decision.why)
+        return Placement(incident, ref, decision.score, decision.why)
 
     def expire(self, now: datetime) -> tuple[str, ...]:
         if self._expired_at is not None and now - self._expired_at < _EXPIRE_EVERY:
@@ -170,14 +96,14 @@ class IncidentDesk:
         return tuple(incident.id for incident in self.incidents.expire(moment))
 
 
-def _open(store: Store, ident: str) -> IncidentRow:
+def _open(store: Store, ident: str) -> Incident:
     row = store.incident(ident)
     if row is None or not row.reports:
         raise MonitorError(f"no incident {ident} (see `news-monitor incidents`)")
     return row
 
 
-def merge_incidents(store: Store, keep: str, other: str, settings: Settings) -> IncidentRow:
+def merge_incidents(store: Store, keep: str, other: str, settings: Settings) -> Incident:
     """An analyst's correction: `other`'s reports join `keep`, stored at once; a running
     daemon restores its incidents before it places its next report.
 
@@ -188,15 +114,15 @@ def merge_incidents(store: Store, keep: str, other: str, settings: Settings) -> 
         raise MonitorError(f"{keep} and {other} are the same incident")
     kept, gone = _open(store, keep), _open(store, other)
     incidents = Incidents(settings)
-    incidents.restore([_incident(kept), _incident(gone)])
-    merged = incident_row(incidents.merge(keep, other))
+    incidents.restore([kept, gone])
+    merged = incidents.merge(keep, other)
     store.record_merge(merged, other, utcnow())
     return merged
 
 
 def split_incident(
     store: Store, ident: str, item_id: int, settings: Settings
-) -> tuple[IncidentRow, IncidentRow]:
+) -> tuple[Incident, Incident]:
     """An analyst's correction: the report of item `item_id` leaves `ident` for an incident
     of its own; returns both as they now are.
 
@@ -210,8 +136,7 @@ def split_incident(
     if len(row.reports) < 2:
         raise MonitorError(f"{ident} has only one report: there is nothing to split")
     incidents = Incidents(settings)
-    incidents.restore([_incident(row)])
+    incidents.restore([row])
     remaining, alone = incidents.split(ident, key)
-    rows = incident_row(remaining), incident_row(alone)
-    store.record_split(*rows, item_id, utcnow())
-    return rows
+    store.record_split(remaining, alone, item_id, utcnow())
+    return remaining, alone

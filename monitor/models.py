@@ -52,3 +52,50 @@ class Analysis:
     @property
     def watchlists(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(m.watchlist for m in self.matches))
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRef:
+    """One line of an incident's timeline, with the evidence it brought (`monitor.incidents`
+    decides it, the store keeps it)."""
+
+    key: str
+    at: datetime
+    outlet: str
+    language: str
+    title: str
+    url: str | None
+    title_en: str | None
+    watchlists: tuple[str, ...]
+    severity: str
+    places: tuple[str, ...]
+    terms: tuple[str, ...]
+    events: tuple[str, ...]
+    numbers: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """Reports of one real-world event (`monitor.incidents` decides it, the store keeps it)."""
+
+    id: str
+    title: str
+    first_seen: datetime
+    last_seen: datetime
+    watchlists: tuple[str, ...]
+    severity: str
+    """The highest of its reports', one step higher once breaking."""
+    breaking: bool
+    places: tuple[str, ...]
+    """Canonical English names: `Khanaqin (Diyala)`."""
+    terms: tuple[str, ...]
+    events: tuple[str, ...]
+    languages: tuple[str, ...]
+    outlets: tuple[str, ...]
+    reports: tuple[ReportRef, ...]
+    place_ids: tuple[str, ...]
+    """The gazetteer ids behind `places`, as `monitor.incidents` decided them. The store keeps
+    only the English names: an incident read back from it has none here
+    (`Incidents.restore()` rebuilds them from its reports)."""
+    term_ids: tuple[str, ...]
+    """The gazetteer ids behind `terms`; none in an incident read back from the store."""

@@ -51,9 +51,9 @@ from monitor.deliver.message import (
 from monitor.deliver.render import DIGEST_MAX, USER_AGENT, HttpSink, Outgoing, RemoteRef
 from monitor.deliver.retry import Outcome, RetryPolicy, snippet
 from monitor.errors import DeliveryError
+from monitor.models import Incident
 from monitor.redact import Redactor
 from monitor.store import iso, utcnow
-from monitor.store.incidents import IncidentRow
 from monitor.store.outbox import DeliveryRecord, DueDelivery
 from monitor.store.thread import StoreThread
 
@@ -469,7 +469,7 @@ class _Worker:
                 ref.thread_id if ref and records[0].kind == "created" else None,
             )
 
-    def _message(self, record: DeliveryRecord, incidents: dict[str, IncidentRow]) -> Message:
+    def _message(self, record: DeliveryRecord, incidents: dict[str, Incident]) -> Message:
         """The report as a message for this sink: with its incident, and every watchlist of
         the item (and of the incident) that routes to this sink."""
         message = message_from(record)
@@ -622,7 +622,7 @@ class _Worker:
                 await event.wait()
 
 
-def _incident_rows(store: StoreThread, ids: set[str]) -> dict[str, IncidentRow]:
+def _incident_rows(store: StoreThread, ids: set[str]) -> dict[str, Incident]:
     """On the store's thread: the incidents of the rows being sent."""
     rows = {ident: store.store.incident(ident) for ident in ids}
     return {ident: row for ident, row in rows.items() if row is not None}

@@ -71,14 +71,13 @@ from monitor.incidents._cluster import (
     SEVERITIES,
     THRESHOLD,
     Decision,
-    Incident,
     Incidents,
-    ReportRef,
     Settings,
     incident_id,
     raise_severity,
 )
 from monitor.incidents._evidence import Evidence, Reader, Report, default_reader
+from monitor.models import Incident, ReportRef
 
 __all__ = [
     "SEVERITIES",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.incidents._evidence import Evidence, Reader, Report, default_reader, english_words
+from monitor.models import Incident, ReportRef
 from monitor.text.events import EventType
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -74,46 +75,6 @@ class Settings:
             raise ValueError("incidents: window and breaking_within must be positive durations")
         if self.breaking_outlets < 1:
             raise ValueError("incidents: breaking_outlets must be at least 1")
-
-
-@dataclass(frozen=True, slots=True)
-class ReportRef:
-    """One line of an incident's timeline, with the evidence it brought."""
-
-    key: str
-    at: datetime
-    outlet: str
-    language: str
-    title: str
-    url: str | None
-    title_en: str | None
-    watchlists: tuple[str, ...]
-    severity: str
-    places: tuple[str, ...]
-    terms: tuple[str, ...]
-    events: tuple[str, ...]
-    numbers: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Incident:
-    id: str
-    title: str
-    first_seen: datetime
-    last_seen: datetime
-    watchlists: tuple[str, ...]
-    severity: str
-    """The highest of its reports', one step higher once breaking."""
-    breaking: bool
-    places: tuple[str, ...]
-    """Canonical English names: `Khanaqin (Diyala)`."""
-    terms: tuple[str, ...]
-    events: tuple[str, ...]
-    languages: tuple[str, ...]
-    outlets: tuple[str, ...]
-    reports: tuple[ReportRef, ...]
-    place_ids: tuple[str, ...]
-    term_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

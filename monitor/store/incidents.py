@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from monitor.models import Match
+from monitor.models import Incident, Match, ReportRef
 from monitor.store.base import StoreBase
 from monitor.store.schema import iso
 
@@ -28,10 +28,8 @@ __all__ = [
     "AlertPlan",
     "IncidentDesk",
     "IncidentQueries",
-    "IncidentRow",
     "NewReport",
     "Placement",
-    "ReportRow",
     "migrate",
     "solo_incident_id",
 ]
@@ -75,49 +73,11 @@ class NewReport:
 
 
 @dataclass(frozen=True, slots=True)
-class ReportRow:
-    """One report of an incident as stored: the fields of `monitor.incidents.ReportRef`."""
-
-    key: str
-    at: datetime
-    outlet: str
-    language: str
-    title: str
-    url: str | None
-    title_en: str | None
-    watchlists: tuple[str, ...]
-    severity: str
-    places: tuple[str, ...]
-    terms: tuple[str, ...]
-    events: tuple[str, ...]
-    numbers: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentRow:
-    """An incident as stored: the fields of `monitor.incidents.Incident` the store keeps."""
-
-    id: str
-    title: str
-    first_seen: datetime
-    last_seen: datetime
-    watchlists: tuple[str, ...]
-    severity: str
-    breaking: bool
-    places: tuple[str, ...]
-    terms: tuple[str, ...]
-    events: tuple[str, ...]
-    languages: tuple[str, ...]
-    outlets: tuple[str, ...]
-    reports: tuple[ReportRow, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class Placement:
     """Where the desk put a report: its incident as it now is, and the report's row."""
 
-    incident: IncidentRow
-    report: ReportRow
+    incident: Incident
+    report: ReportRef
     score: float = 0.0
     why: tuple[str, ...] = ()
 
@@ -131,7 +91,7 @@ class IncidentDesk(Protocol):
     @property
     def window(self) -> timedelta: ...
 
-    def restore(self, incidents: Sequence[IncidentRow]) -> None: ...
+    def restore(self, incidents: Sequence[Incident]) -> None: ...
 
     def place(self, report: NewReport) -> Placement: ...
 
@@ -146,12 +106,12 @@ class _SoloDesk:
     version: int | None = None
     window = timedelta(hours=48)
 
-    def restore(self, incidents: Sequence[IncidentRow]) -> None:
+    def restore(self, incidents: Sequence[Incident]) -> None:
         del incidents
 
     def place(self, report: NewReport) -> Placement:
         at = report.published_at or report.fetched_at
-        row = ReportRow(
+        row = ReportRef(
             report.key,
             at,
             report.outlet,
@@ -167,7 +127,7 @@ class _SoloDesk:
             (),
         )
         english = report.title if report.language == "en" else report.title_en
-        incident = IncidentRow(
+        incident = Incident(
             solo_incident_id(report.key),
             english or report.title,
             at,
@@ -181,6 +141,8 @@ class _SoloDesk:
             (report.language,),
             (report.outlet,),
             (row,),
+            (),
+            (),
         )
         return Placement(incident, row)
 
@@ -355,8 +317,8 @@ def migrate(db: sqlite_utils.Database) -> None:
     )
 
 
-def _report_row(row: Sequence[Any]) -> ReportRow:
-    return ReportRow(
+def _report_ref(row: Sequence[Any]) -> ReportRef:
+    return ReportRef(
         row[0],
         datetime.fromisoformat(row[1]),
         row[2],
@@ -528,7 +490,7 @@ class IncidentQueries(StoreBase):
         """Load the open incidents into the desk (the daemon, at start)."""
         self._sync_desk(now)
 
-    def _save_incident(self, incident: IncidentRow, now: str | None) -> None:
+    def _save_incident(self, incident: Incident, now: str | None) -> None:
         self.db.execute(
             """INSERT INTO incidents (id, title, first_seen, last_seen, watchlists, severity,
                    breaking, places, terms, events, languages, outlets, reports, created_at,
@@ -613,7 +575,7 @@ class IncidentQueries(StoreBase):
 
     # Reading ---------------------------------------------------------------------------------
 
-    def open_incidents(self, seen_since: datetime) -> list[IncidentRow]:
+    def open_incidents(self, seen_since: datetime) -> list[Incident]:
         """Incidents not closed or merged with a report since `seen_since`, with their reports."""
         rows = self.db.execute(
             """SELECT id FROM incidents WHERE last_seen >= ? AND closed_at IS NULL
@@ -622,7 +584,7 @@ class IncidentQueries(StoreBase):
         ).fetchall()
         return [found for (ident,) in rows if (found := self.incident(ident)) is not None]
 
-    def incident(self, ident: str) -> IncidentRow | None:
+    def incident(self, ident: str) -> Incident | None:
         row = self.db.execute(
             """SELECT id, title, first_seen, last_seen, watchlists, severity, breaking, places,
                       terms, events, languages, outlets FROM incidents WHERE id = ?""",
@@ -631,14 +593,14 @@ class IncidentQueries(StoreBase):
         if row is None:
             return None
         reports = tuple(
-            _report_row(r)
+            _report_ref(r)
             for r in self.db.execute(
                 f"""SELECT {_REPORT_COLUMNS} FROM incident_reports WHERE incident_id = ?
                     ORDER BY at, id""",
                 [ident],
             )
         )
-        return IncidentRow(
+        return Incident(
             row[0],
             row[1],
             datetime.fromisoformat(row[2]),
@@ -652,6 +614,8 @@ class IncidentQueries(StoreBase):
             _strings(row[10]),
             _strings(row[11]),
             reports,
+            (),  # place_ids, term_ids: not stored; `Incidents.restore()` rebuilds them
+            (),
         )
 
     def list_incidents(
@@ -716,7 +680,7 @@ class IncidentQueries(StoreBase):
         ).fetchone()
         return str(row[0]) if row else None
 
-    def record_merge(self, kept: IncidentRow, other: str, now: datetime) -> None:
+    def record_merge(self, kept: Incident, other: str, now: datetime) -> None:
         """An analyst merged `other` into `kept` (as it now is): its reports, deliveries and
         later reports follow; a daemon restores its incidents before its next report."""
         stamp = iso(now)
@@ -756,7 +720,7 @@ class IncidentQueries(StoreBase):
             self._bump_version()
 
     def record_split(
-        self, remaining: IncidentRow, alone: IncidentRow, item_id: int, now: datetime
+        self, remaining: Incident, alone: Incident, item_id: int, now: datetime
     ) -> None:
         """An analyst split report `item_id` out into `alone`; later reports follow."""
         stamp = iso(now)
