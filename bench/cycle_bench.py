@@ -37,6 +37,14 @@ from feedgen import GenFeed, generate_feed  # noqa: E402
 from poll_bench import WATCHLISTS  # noqa: E402
 from server import Document, FeedServer, raise_fd_limit  # noqa: E402
 
+# `python -m monitor` from the tree on PYTHONPATH: the editable install's import hook comes before
+# PYTHONPATH and would load the working tree whatever `--tree` says.
+FROM_PYTHONPATH = (
+    "import runpy, sys; "
+    "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f)]; "
+    "runpy.run_module('monitor', run_name='__main__', alter_sys=True)"
+)
+
 TARGET_CPU_PER_1000 = 0.25
 TARGET_RSS_MB_AT_5000 = 120.0
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -102,7 +110,7 @@ def run_daemon(
     log = (workdir / "daemon.log").open("wb")
     base = server.stats()
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+        [sys.executable, "-c", FROM_PYTHONPATH, "--config", str(config), "run"],
         cwd=workdir,
         env=env,
         stdout=log,

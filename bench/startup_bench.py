@@ -175,14 +175,16 @@ def main() -> None:
     parser.add_argument("--no-bytecode", action="store_true", help="keep the environment's")
     args = parser.parse_args()
     specs = args.impl or ["head=git:HEAD", f"tree={REPO}"]
-    base = [args.python, "-m", "monitor"]
-    if args.hide:
-        hide = "".join(f"sys.modules[{name!r}] = None; " for name in args.hide)
-        base = [
-            args.python,
-            "-c",
-            f"import runpy, sys; {hide}runpy.run_module('monitor', run_name='__main__')",
-        ]
+    # The editable install's import hook comes before PYTHONPATH: without it out of the way,
+    # every implementation would run the working tree.
+    unhook = "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f)]; "
+    hide = "".join(f"sys.modules[{name!r}] = None; " for name in args.hide)
+    base = [
+        args.python,
+        "-c",
+        f"import runpy, sys; {unhook}{hide}runpy.run_module('monitor', run_name='__main__',"
+        " alter_sys=True)",
+    ]
 
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp, feed_server() as url:
         scratch = Path(tmp)

@@ -35,7 +35,9 @@ from monitor.text.normalize import normalize_term
 
 __all__ = [
     "Catalog",
+    "ClusterConfig",
     "Config",
+    "DatabaseURL",
     "DeliveryConfig",
     "FeedConfig",
     "HttpConfig",
@@ -324,15 +326,90 @@ class HttpConfig(_Frozen):
         return value
 
 
+_DATABASE_SCHEMES = ("postgresql://", "postgres://")
+
+
+class DatabaseURL:
+    """A PostgreSQL database (`database: postgresql://user:pass@host:port/db`, issue 13).
+
+    `url` is the libpq URI to connect with; `str()` and `repr()` leave the password out
+    (`postgresql://user@host:port/db`), so a log line, an error or `status` never shows it.
+    """
+
+    __slots__ = ("shown", "url")
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+            raise ValueError("is not a postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError("has a port that is not a number") from None
+        user = f"{parts.username}@" if parts.username else ""
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        netloc = f"{user}{host}" + (f":{port}" if port else "")
+        self.url = url
+        self.shown = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+    def __str__(self) -> str:
+        return self.shown
+
+    def __repr__(self) -> str:
+        return f"DatabaseURL({self.shown!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DatabaseURL) and other.url == self.url
+
+    def __hash__(self) -> int:
+        return hash(self.url)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.is_instance_schema(cls)
+
+
+def _database(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower().startswith(_DATABASE_SCHEMES):
+        return DatabaseURL(value.strip())
+    if value is not None and not isinstance(value, str | Path | DatabaseURL):
+        # Checked here: the union would report each of its members' errors in pydantic's words.
+        raise ValueError(f"must be a path or a postgresql:// URL, not {_shown(value)}")
+    return value
+
+
 class RetentionConfig(_Frozen):
     items: PositiveDuration = timedelta(days=90)
     """Items older than this are pruned; alerts and their deliveries are kept."""
 
 
+def _lease(value: object) -> timedelta:
+    duration = parse_duration(value)
+    # Heartbeats and renewals come every lease/3, and stored times have whole seconds.
+    if duration < timedelta(seconds=3):
+        raise ValueError("must be at least 3s")
+    return duration
+
+
+class ClusterConfig(_Frozen):
+    """Several daemons on one database (README "Beyond one machine")."""
+
+    node: str | None = Field(None, min_length=1, max_length=200)
+    """This daemon's name among the nodes; default `<hostname>-<pid>`."""
+    lease: Annotated[timedelta, BeforeValidator(_lease)] = timedelta(seconds=60)
+    """How long a node holds a feed it polls (renewed while it polls): a dead node's feeds
+    are polled again by another node at most this long after it died."""
+
+
 class Config(_Frozen):
     source: Path = Path("config.yaml")
     """The file this was loaded from; relative paths below are resolved against it."""
-    database: Path = Path("monitor.db")
+    database: Annotated[Path | DatabaseURL, BeforeValidator(_database)] = Path("monitor.db")
+    """A SQLite file, or a PostgreSQL database (`DatabaseURL`)."""
     state_dir: Path = Path()
     polling: PollingConfig = PollingConfig()
     feeds: tuple[FeedConfig, ...] = ()
@@ -344,6 +421,7 @@ class Config(_Frozen):
     http: HttpConfig | None = None
     """The /healthz and /metrics listener; off unless configured."""
     retention: RetentionConfig = RetentionConfig()
+    cluster: ClusterConfig = ClusterConfig()
     warnings: tuple[str, ...] = ()
     """What loading passed over without refusing it (`file:line: …`), for `check-config` and
     the daemon's log: an OPML outline with no feed in it, for one."""
@@ -352,8 +430,8 @@ class Config(_Frozen):
     def _resolve_paths(self) -> Config:
         base = self.source.parent
         for key in ("database", "state_dir"):
-            value: Path = getattr(self, key)
-            if not value.is_absolute():
+            value = getattr(self, key)
+            if isinstance(value, Path) and not value.is_absolute():
                 object.__setattr__(self, key, (base / value).resolve())
         return self
 
@@ -398,6 +476,7 @@ _ALL_KEYS = sorted(
             BreakingConfig,
             HttpConfig,
             RetentionConfig,
+            ClusterConfig,
         )
         for name in model.model_fields
     }

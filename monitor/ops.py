@@ -371,6 +371,8 @@ class Operations:
         await self.refresh()
         summary = self._summary
         details: dict[str, Any] = {
+            # Which of the daemons sharing the database answers (`cluster.node`).
+            "node": getattr(self.daemon, "node", None),
             "status_line": self.status_line(),
             "config": {
                 "file": str(self.daemon.config.source),

@@ -22,15 +22,18 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-import feedparser
-
-from monitor import _fastfeed
 from monitor._storykey import canonical_url, story_key
 from monitor.errors import NotAFeedError
 from monitor.models import Item, ParsedFeed
+
+# feedparser and the fast reader (with ElementTree) load with the first document parsed: a
+# process that parses nothing (a `poll-once` of unchanged feeds, whose parsing runs in worker
+# processes anyway) does not pay 40 ms for them (issue 14).
+if TYPE_CHECKING:
+    from monitor import _fastfeed
 
 __all__ = ["CONTENT_CHARS", "canonical_url", "html_to_text", "parse_feed", "story_key"]
 
@@ -264,11 +267,16 @@ def _parse_json_feed(content: bytes, now: datetime) -> ParsedFeed:
     return ParsedFeed(tuple(items), title if isinstance(title, str) else None, "json1")
 
 
-_HARMLESS = feedparser.NonXMLContentType
-"""A missing or generic Content-Type is not a defect of the document itself."""
+def _harmless(exception: object) -> bool:
+    """A missing or generic Content-Type is not a defect of the document itself."""
+    import feedparser
+
+    return isinstance(exception, feedparser.NonXMLContentType)
 
 
 def _feedparser(content: bytes, headers: Mapping[str, str]) -> Any:
+    import feedparser
+
     return feedparser.parse(
         content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
     )
@@ -350,6 +358,8 @@ def parse_feed(
     # No Content-Location: feedparser would resolve relative guids against the URL, and an
     # item's identity must not change when its feed moves.
     headers: Mapping[str, str] = {"content-type": content_type} if content_type else {}
+    from monitor import _fastfeed
+
     if fast_path and (fast := _fastfeed.read(content, content_type)) is not None:
         return _from_fast(fast, url, now)
     parsed = _feedparser(content, headers)
@@ -357,10 +367,10 @@ def parse_feed(
         # A bare `&` (Q&A, AT&T) sends feedparser to its loose parser, which turns `&A` into
         # `&A;`. Escaping them and parsing again recovers the text as published.
         retry = _feedparser(_BARE_AMPERSAND.sub(b"&amp;", content), headers)
-        if not retry.bozo or isinstance(retry.bozo_exception, _HARMLESS):
+        if not retry.bozo or _harmless(retry.bozo_exception):
             parsed = retry
     warning = None
-    if parsed.bozo and not isinstance(parsed.bozo_exception, _HARMLESS):
+    if parsed.bozo and not _harmless(parsed.bozo_exception):
         warning = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}"
     if not parsed.version and not parsed.entries:
         sniff = content[:512].lower()

@@ -1,15 +1,15 @@
 """The daemon: one `Monitor` owns the config, the store, the fetcher and the scheduler.
 
 Stages run where they cannot block the event loop: parsing in worker processes, analysis on
-one thread, SQLite on one writer thread. Reload builds a new config and analyzer and swaps them
-in between polls; the scheduler's jobs are re-synced to the new set of feeds.
+one thread, SQLite on one writer thread. The schedule lives in the store (`monitor.scheduler`),
+so several daemons on one database share the feeds. Reload builds a new config and analyzer and
+swaps them in between polls, and marks the new set of feeds in the store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import multiprocessing
 import os
 import random
@@ -22,19 +22,18 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import structlog
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.analyze import Analyzer
+from monitor.analyze import Analyzer, analyze_in_worker, parse_and_analyze, worker_analyzer
 from monitor.article import ArticleJob, ArticleReader
 from monitor.config import Config, FeedConfig, PollingConfig
 from monitor.deliver import Dispatcher, DispatchReport
 from monitor.errors import FetchError, StoreFileLost
-from monitor.fetch import Fetcher, backoff_delay
+from monitor.fetch import Fetcher, FetchResult, backoff_delay
 from monitor.incident_desk import IncidentDesk, incident_settings
 from monitor.incidents import Report, default_reader
 from monitor.models import Analysis, Item, Match, ParsedFeed
 from monitor.parse import CONTENT_CHARS, parse_feed
+from monitor.scheduler import Scheduler, default_node_name, whole_second
 from monitor.store import AlertPlan, FeedState, NewItem, PollWrite, Store, utcnow
 from monitor.store.thread import StoreThread
 from monitor.store.translations import UntranslatedItem
@@ -56,8 +55,6 @@ _SHUTDOWN_GRACE = 5.0
 _STOP_BUDGET = 6.5
 """Seconds from SIGTERM to the end of `run()`. Closing the store and the clients fits in the
 rest of the stop deadline (7.5 s, `monitor.ops`), inside systemd's stop timeout of 10 s."""
-_REQUEUE_WINDOW = timedelta(hours=24)
-"""At start, untranslated items stored this recently are queued for translation again."""
 _DELIVER_ONCE_TIMEOUT = 30.0
 """Seconds `poll-once` waits for its deliveries before leaving the rest pending."""
 _INLINE_PARSE_BYTES = 4_000
@@ -68,7 +65,8 @@ _INLINE_PARSE_BYTES = 4_000
 class PollReport:
     feed: str
     outcome: str
-    """'new' (200), 'not_modified' (304) or 'failed'."""
+    """'new' (200), 'not_modified' (304), 'failed', or 'skipped' (`poll-once`: another node
+    polls the feed now; `error` says which)."""
     http_status: int | None = None
     items: int = 0
     new_items: int = 0
@@ -176,6 +174,8 @@ class Monitor:
         self.config = config
         self._ops = ops
         self._database = config.database
+        self.node = config.cluster.node or default_node_name()
+        """This daemon's name among the nodes sharing the database."""
         self.restart_needed: tuple[str, ...] = ()
         """Settings changed by a reload that take effect only at the next start."""
         store = Store.open(config.database)
@@ -206,6 +206,10 @@ class Monitor:
             self._second_pass,
             self._dispatcher.wake,
             observe=self._translated,
+            # Translation is a queue shared by the nodes: a worker with nothing queued pulls
+            # untranslated items from the store (monitor.translate._worker).
+            node=self.node,
+            jobs_for=self._pulled_jobs,
         )
         self._articles = ArticleReader(
             config.polling,
@@ -216,10 +220,9 @@ class Monitor:
         )
         self._parse_workers = parse_workers if parse_workers is not None else (os.cpu_count() or 1)
         self._parse_pool: Executor | None = None
-        self._states: dict[str, FeedState] = {}
         self._feeds_by_name: dict[str, FeedConfig] = {}
         self._feeds_of: Config | None = None
-        self._scheduler: AsyncIOScheduler | None = None
+        self._scheduler: Scheduler | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
         # A poll holds a slot from fetch to store, so fetched bodies cannot pile up in memory
         # faster than they are parsed and stored.
@@ -275,7 +278,30 @@ class Monitor:
         self.stopping.set()
 
     async def sync_feeds(self) -> None:
-        self._states = await self._store.call(self.store.sync_feeds, self.config.feeds)
+        """The configured feeds in the store: new ones get a first poll spread over
+        min(interval, 30 s), so a start does not fetch them all at once; the others are no
+        longer leased by any node."""
+        feeds = self.config.feeds
+        await self._store.call(self.store.sync_feeds, feeds)
+        now = utcnow()
+        first = {
+            feed.name: now
+            + timedelta(
+                seconds=min(self.config.feed_interval(feed).total_seconds(), 30.0)
+                * self._rng.random()
+            )
+            for feed in feeds
+        }
+        await self._store.call(self.store.schedule_feeds, [feed.name for feed in feeds], first)
+
+    def _next_poll(self, feed: FeedConfig, now: datetime) -> datetime:
+        """The feed's next turn: its interval ± `jitter` of it, never before the interval's
+        whole second (times are stored in whole seconds, rounding down would make it early)."""
+        interval = self.config.feed_interval(feed).total_seconds()
+        jitter = self.config.polling.jitter
+        if jitter:
+            interval *= 1 + jitter * self._rng.uniform(-1.0, 1.0)
+        return whole_second(now + timedelta(seconds=interval))
 
     # One poll ----------------------------------------------------------------------------
 
@@ -293,12 +319,12 @@ class Monitor:
         return self._parse_pool
 
     async def poll_feed(self, feed: FeedConfig) -> PollReport:
-        """One poll; what it found is committed when it returns."""
-        report = await self._poll_feed(feed)
-        await self._store.flush()
+        """One poll (unless another node polls the feed now); what it found is committed when
+        it returns."""
+        (report,) = await self.poll_once([feed.name])
         return report
 
-    async def _poll_feed(self, feed: FeedConfig) -> PollReport:
+    async def _poll_feed(self, feed: FeedConfig, state: FeedState) -> PollReport:
         started = time.perf_counter()
         # A reload swaps both; a poll keeps the ones it started with.
         fetcher, slots = self._fetcher, self._slots
@@ -306,29 +332,31 @@ class Monitor:
             try:
                 # The host's turn first, a global slot only then: feeds queued behind a slow
                 # host hold no slot that another host's feed could use.
-                async with fetcher.host_slot(self._states[feed.name].fetch_url), slots:
-                    report = await self._poll(feed, fetcher, started)
+                async with fetcher.host_slot(state.fetch_url), slots:
+                    report = await self._poll(feed, state, fetcher, started)
             except FetchError as exc:  # the host is backed off: failed without a request
-                report = await self._failed(feed, str(exc), None, exc.retry_after, started)
+                report = await self._failed(feed, state, str(exc), None, exc.retry_after, started)
             except StoreFileLost:
                 raise  # not this feed's failure, and nothing can record it: the daemon stops
             except Exception as exc:
                 # A bug in one feed's poll must not stop the others; it shows as failing.
                 log.exception("feed.crashed", error=repr(exc))
-                report = await self._failed(feed, f"internal error: {exc!r}", None, None, started)
+                report = await self._failed(
+                    feed, state, f"internal error: {exc!r}", None, None, started
+                )
         return report
 
-    async def _poll(self, feed: FeedConfig, fetcher: Fetcher, started: float) -> PollReport:
-        state = self._states[feed.name]
-        loop = asyncio.get_running_loop()
+    async def _poll(
+        self, feed: FeedConfig, state: FeedState, fetcher: Fetcher, started: float
+    ) -> PollReport:
         try:
             fetched = await fetcher.get(
                 state.fetch_url, state.etag, state.last_modified, origin=feed.url
             )
         except FetchError as exc:
-            return await self._failed(feed, str(exc), exc.status, exc.retry_after, started)
+            return await self._failed(feed, state, str(exc), exc.status, exc.retry_after, started)
         now = utcnow()
-        interval = self.config.feed_interval(feed)
+        next_poll = self._next_poll(feed, now)
         if fetched.moved_to:
             log.warning("feed.moved", url=state.fetch_url, moved_to=fetched.moved_to)
         if fetched.not_modified:
@@ -339,30 +367,23 @@ class Monitor:
                 fetched.last_modified,
                 fetched.moved_to,
                 None,
-                now + interval,
+                next_poll,
             )
             # Committed with the cycle's other 304s (StoreThread.record_unchanged).
             self._store.record_unchanged(write, now)
-            self._remember(feed.name, write, now)
             log.info("feed.polled", status=304, new=0, seconds=_since(started))
             return PollReport(feed.name, "not_modified", 304, seconds=_since(started))
         try:
-            parsed: ParsedFeed = await loop.run_in_executor(
-                self._parse_executor(len(fetched.content)),
-                parse_feed,
-                fetched.content,
-                fetched.content_type,
-                fetched.url,
-            )
+            parsed, analyzed = await self._parse(fetched, feed, state.never_polled)
         except FetchError as exc:
-            return await self._failed(feed, str(exc), fetched.status, None, started)
+            return await self._failed(feed, state, str(exc), fetched.status, None, started)
         if parsed.warning:
             log.info("feed.parse_warning", warning=parsed.warning, items=len(parsed.items))
         items = list({item.guid: item for item in reversed(parsed.items)}.values())[::-1]
         known = await self._store.call(self.store.known_guids, state.id, [i.guid for i in items])
         fresh = [item for item in items if item.guid not in known]
-        new_items = await loop.run_in_executor(
-            self._analysis, self._analyze_items, fresh, feed, state.never_polled, now
+        new_items = await self._analyze(
+            fresh, feed, state.never_polled, now, len(fetched.content), analyzed
         )
         held_back = sum(1 for new in new_items if new.analysis.matches and not new.alerts)
         write = PollWrite(
@@ -372,7 +393,7 @@ class Monitor:
             fetched.last_modified,
             fetched.moved_to,
             parsed.title,
-            now + interval,
+            next_poll,
             tuple(new_items),
             held_back,
         )
@@ -399,7 +420,6 @@ class Monitor:
             self._ops.metrics.set_translation_queue(self._translation.queued)
         if feed.full_text:
             self._read_articles(feed, result.stored, state.never_polled, now)
-        self._remember(feed.name, write, now)
         log.info(
             "feed.polled",
             status=fetched.status,
@@ -420,13 +440,81 @@ class Monitor:
             held_back=held_back,
         )
 
-    def _analyze_items(
-        self, items: Sequence[Item], feed: FeedConfig, first_poll: bool, now: datetime
+    async def _parse(
+        self, fetched: FetchResult, feed: FeedConfig, first_poll: bool
+    ) -> tuple[ParsedFeed, dict[int, Analysis]]:
+        """The document parsed where its size says (`_parse_executor`), and on a feed's first
+        poll, when every item is new, its items analyzed in the same worker task (issue 14):
+        analyses by `id(item)`."""
+        loop = asyncio.get_running_loop()
+        executor = self._parse_executor(len(fetched.content))
+        args = (fetched.content, fetched.content_type, fetched.url)
+        if executor is self._analysis or not first_poll:
+            return await loop.run_in_executor(executor, parse_feed, *args), {}
+        spec = worker_analyzer(self.config.watchlists)
+        parsed, analyses = await loop.run_in_executor(
+            executor, parse_and_analyze, spec.key, None, feed.language, *args
+        )
+        if analyses is None:  # that worker lacks these watchlists: send them
+            analyses = await self._analyze_in_worker(executor, feed, parsed.items, spec.payload)
+        return parsed, {id(item): a for item, a in zip(parsed.items, analyses, strict=True)}
+
+    async def _analyze_in_worker(
+        self,
+        executor: Executor,
+        feed: FeedConfig,
+        items: Sequence[Item],
+        payload: bytes | None = None,
+    ) -> tuple[Analysis, ...]:
+        loop = asyncio.get_running_loop()
+        spec = worker_analyzer(self.config.watchlists)
+        texts = [(item.title, item.summary, item.content) for item in items]
+        analyses = await loop.run_in_executor(
+            executor, analyze_in_worker, spec.key, payload, feed.language, texts
+        )
+        if analyses is None:  # that worker lacks these watchlists: send them
+            analyses = await loop.run_in_executor(
+                executor, analyze_in_worker, spec.key, spec.payload, feed.language, texts
+            )
+        assert analyses is not None  # sent with the watchlists, a worker always analyzes
+        return analyses
+
+    async def _analyze(
+        self,
+        items: Sequence[Item],
+        feed: FeedConfig,
+        first_poll: bool,
+        now: datetime,
+        size: int,
+        analyzed: dict[int, Analysis],
     ) -> list[NewItem]:
-        config, analyzer = self.config, self.analyzer
+        """New items with their analyses and alert plans. Items of a document parsed in a
+        worker are analyzed in one too, so both cores share the work; small documents' on
+        the analysis thread, as they were parsed."""
+        executor = self._parse_executor(size)
+        todo = [item for item in items if id(item) not in analyzed]
+        if todo and executor is not self._analysis:
+            done = await self._analyze_in_worker(executor, feed, todo)
+            analyzed = {**analyzed, **{id(i): a for i, a in zip(todo, done, strict=True)}}
+            todo = []
+        if not todo:  # alert plans only: no need to leave the loop
+            return self._analyze_items(items, feed, first_poll, now, analyzed)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._analysis, self._analyze_items, items, feed, first_poll, now, analyzed
+        )
+
+    def _analyze_items(
+        self,
+        items: Sequence[Item],
+        feed: FeedConfig,
+        first_poll: bool,
+        now: datetime,
+        analyzed: dict[int, Analysis] | None = None,
+    ) -> list[NewItem]:
+        config = self.config
         out = []
         for item in items:
-            analysis: Analysis = analyzer.analyze(
+            analysis = (analyzed or {}).get(id(item)) or self.analyzer.analyze(
                 item.title, item.summary, feed.language, content=item.content
             )
             plans: tuple[AlertPlan, ...] = ()
@@ -435,24 +523,13 @@ class Monitor:
             out.append(NewItem(item, analysis, plans))
         return out
 
-    async def _requeue_untranslated(self) -> None:
-        """Queue recent items that never got their translation (see `untranslated_items`)."""
-        since = utcnow() - _REQUEUE_WINDOW
-        rows = await self._store.call(
-            self.store.untranslated_items,
-            since,
-            self.config.polling.backfill,
-            self.config.translation.target,
-            self.config.translation.queue,
-        )
-        if not rows:
-            return
-        jobs = await asyncio.get_running_loop().run_in_executor(
+    async def _pulled_jobs(self, rows: Sequence[UntranslatedItem]) -> list[TranslationJob]:
+        """Jobs for untranslated items the translation worker pulled from the store (stored
+        by any node, before a model was installed, or left when a daemon stopped): matched
+        again off the loop, for `translation.mode: matched`."""
+        return await asyncio.get_running_loop().run_in_executor(
             self._analysis, self._requeue_jobs, rows
         )
-        queued = self._translation.submit(jobs)
-        if queued:
-            log.info("translation.requeued", items=queued)
 
     def _requeue_jobs(self, rows: Sequence[UntranslatedItem]) -> list[TranslationJob]:
         analyzer = self.analyzer
@@ -523,12 +600,12 @@ class Monitor:
     async def _failed(
         self,
         feed: FeedConfig,
+        state: FeedState,
         error: str,
         status: int | None,
         retry_after: float | None,
         started: float,
     ) -> PollReport:
-        state = self._states[feed.name]
         errors = state.error_count + 1
         delay = backoff_delay(
             self.config.feed_interval(feed),
@@ -537,14 +614,10 @@ class Monitor:
             retry_after,
             self._rng,
         )
-        next_poll = utcnow() + delay
+        next_poll = whole_second(utcnow() + delay)
         errors = await self._store.call(
             self.store.record_failure, state.id, error, status, next_poll
         )
-        self._states[feed.name] = dataclasses.replace(
-            state, error_count=errors, next_poll_at=next_poll.isoformat()
-        )
-        self._reschedule(feed.name, next_poll)
         log.warning(
             "feed.failed",
             error=error,
@@ -554,24 +627,46 @@ class Monitor:
         )
         return PollReport(feed.name, "failed", status, error=error, seconds=_since(started))
 
-    def _remember(self, name: str, write: PollWrite, now: datetime) -> None:
-        state = self._states[name]
-        self._states[name] = dataclasses.replace(
-            state,
-            etag=write.etag,
-            last_modified=write.last_modified,
-            last_ok_at=now.isoformat(),
-            error_count=0,
-            next_poll_at=write.next_poll_at.isoformat(),
-            moved_to=write.moved_to or state.moved_to,
-        )
-
     async def poll_once(self, names: Sequence[str] | None = None) -> list[PollReport]:
-        """One cycle over the feeds (all, or those named), concurrently."""
+        """One cycle over the feeds (all, or those named), concurrently, whatever their
+        schedule; a feed another live node polls now is skipped (its lease says so)."""
         feeds = [f for f in self.config.feeds if names is None or f.name in names]
-        reports = list(await asyncio.gather(*(self._poll_feed(feed) for feed in feeds)))
-        await self._store.flush()
+        now = utcnow()
+        # A name of its own, even beside a daemon of this config with a fixed `cluster.node`.
+        node = default_node_name()
+        leased, held = await self._store.call(
+            self.store.lease_named,
+            node,
+            [feed.name for feed in feeds],
+            now,
+            whole_second(now + self.config.cluster.lease),
+        )
+        try:
+            reports = list(
+                await asyncio.gather(
+                    *(
+                        self._poll_feed(feed, leased[feed.name])
+                        if feed.name in leased
+                        else self._skipped(feed, held.get(feed.name))
+                        for feed in feeds
+                    )
+                )
+            )
+            await self._store.flush()
+        except BaseException:
+            # Each poll's write ends its lease: these are what a cancelled poll-once leaves.
+            with contextlib.suppress(Exception):
+                await self._store.call(
+                    self.store.release_leases, node, [s.id for s in leased.values()]
+                )
+            raise
         return reports
+
+    async def _skipped(self, feed: FeedConfig, holder: tuple[str, str] | None) -> PollReport:
+        node, until = holder or ("?", "?")
+        why = f"polled by node {node} now (its lease ends {until})"
+        log.info("feed.skipped", feed=feed.name, node=node, lease_until=until)
+        return PollReport(feed.name, "skipped", error=why)
 
     async def read_queued_articles(self) -> None:
         """Read the articles the polls queued, storing any alerts they add (`poll-once`)."""
@@ -587,20 +682,24 @@ class Monitor:
 
     # The daemon --------------------------------------------------------------------------
 
-    async def _scheduled_poll(self, name: str) -> None:
-        feed = self._feed(name)
+    async def _scheduled_poll(self, state: FeedState) -> None:
+        feed = self._feed(state.name)
         if feed is None or self.stopping.is_set():
+            # Leased just before a reload removed it, or while stopping: another node (or the
+            # next start) decides.
+            with contextlib.suppress(Exception):
+                await self._store.call(self.store.release_leases, self.node, [state.id])
             return
         task = asyncio.current_task()
         if task is not None:
             self._in_flight.add(task)
         try:
-            report = await self._poll_feed(feed)
+            report = await self._poll_feed(feed, state)
         except StoreFileLost:
             return  # logged once by the store thread, which stops the daemon
         except asyncio.CancelledError:
-            # Only the shutdown drain cancels a poll, and it logs that; ending quietly keeps
-            # APScheduler from printing a traceback for it.
+            # Only the shutdown drain cancels a poll, and it logs that; its lease is given
+            # back when the daemon leaves.
             return
         finally:
             if task is not None:
@@ -615,56 +714,6 @@ class Monitor:
             self._feeds_by_name = {feed.name: feed for feed in config.feeds}
             self._feeds_of = config
         return self._feeds_by_name.get(name)
-
-    def _reschedule(self, name: str, when: datetime) -> None:
-        if self._scheduler is None:
-            return
-        job = self._scheduler.get_job(f"feed:{name}")
-        if job is not None:
-            job.modify(next_run_time=when)
-
-    def _first_run(self, feed: FeedConfig, now: datetime) -> datetime:
-        """Resume a stored schedule; otherwise spread first polls over a short window."""
-        state = self._states[feed.name]
-        if state.next_poll_at:
-            stored = datetime.fromisoformat(state.next_poll_at)
-            if stored > now:
-                return stored
-        interval = self.config.feed_interval(feed).total_seconds()
-        spread = min(interval, 30.0) * self._rng.random()
-        return now + timedelta(seconds=spread)
-
-    def sync_jobs(self) -> None:
-        """Make the scheduler hold exactly one job per configured feed."""
-        if self._scheduler is None:
-            return
-        now = utcnow()
-        wanted = {f"feed:{feed.name}": feed for feed in self.config.feeds}
-        for job in self._scheduler.get_jobs():
-            if job.id not in wanted:
-                job.remove()
-        for job_id, feed in wanted.items():
-            interval = self.config.feed_interval(feed).total_seconds()
-            jitter = interval * self.config.polling.jitter or None
-            trigger = IntervalTrigger(seconds=interval, jitter=jitter)
-            existing = self._scheduler.get_job(job_id)
-            if existing is not None and (
-                existing.trigger.interval_length,
-                existing.trigger.jitter,
-            ) == (interval, jitter):
-                continue
-            self._scheduler.add_job(
-                self._scheduled_poll,
-                trigger,
-                args=[feed.name],
-                id=job_id,
-                name=feed.name,
-                replace_existing=True,
-                coalesce=True,
-                max_instances=1,
-                misfire_grace_time=max(1, int(interval)),
-                next_run_time=self._first_run(feed, now),
-            )
 
     async def reload(self, config: Config) -> None:
         """Swap in a new, already validated config; in-flight polls finish under the old one."""
@@ -684,9 +733,19 @@ class Monitor:
         self._translation.reconfigure(config)
         self._articles.reconfigure(config.polling)
         await self.sync_feeds()
-        self.sync_jobs()
-        # The store stays open on the file it started with; the rest applies now.
-        self.restart_needed = ("database",) if config.database != self._database else ()
+        if self._scheduler is not None:
+            self._scheduler.lease = config.cluster.lease
+            self._scheduler.wake()
+        # The store stays open on the file it started with, the node keeps its name; the
+        # rest applies now.
+        self.restart_needed = tuple(
+            key
+            for key, changed in (
+                ("database", config.database != self._database),
+                ("cluster.node", (config.cluster.node or self.node) != self.node),
+            )
+            if changed
+        )
         if self.restart_needed:
             log.warning(
                 "config.restart_needed",
@@ -714,12 +773,20 @@ class Monitor:
         await asyncio.get_running_loop().run_in_executor(self._analysis, lambda: self.analyzer)
         # The open incidents, restored now rather than in the first poll that alerts.
         await self._store.call(self.store.restore_incidents, utcnow())
-        await self._requeue_untranslated()
-        self._scheduler = AsyncIOScheduler(timezone="UTC")
-        self.sync_jobs()
-        self._scheduler.start()
+        self._scheduler = scheduler = Scheduler(
+            self._store,
+            self.node,
+            self.config.cluster.lease,
+            self._scheduled_poll,
+            # Room for polls waiting on a host's turn or a slot, bounded so that other
+            # nodes get their share of a burst of due feeds.
+            lambda: 4 * self.config.polling.concurrency,
+        )
+        await scheduler.join()
+        scheduling = asyncio.create_task(scheduler.run(self.stopping))
         log.info(
             "monitor.started",
+            node=self.node,
             feeds=len(self.config.feeds),
             watchlists=len(self.config.watchlists),
             sinks=len(self.config.sinks),
@@ -735,10 +802,13 @@ class Monitor:
         try:
             await self.stopping.wait()
         finally:
-            # Pause, drain, then shut down: APScheduler's asyncio executor cancels the jobs
-            # still running when it shuts down, which would cut in-flight polls short.
+            # No new leases, then drain the polls under way, then give back the leases left.
             stop_by = time.monotonic() + _STOP_BUDGET
-            self._scheduler.pause()
+            # A lease query waiting on a locked database gets a moment, not the whole budget.
+            _, lingering = await asyncio.wait([scheduling], timeout=1.0)
+            for task in lingering:
+                task.cancel()
+            await asyncio.gather(scheduling, return_exceptions=True)
             await self._drain()
             # The dispatcher's sends had their grace beside the polls'; a translation round
             # that is still running is cut (its items are queued again at the next start).
@@ -749,7 +819,7 @@ class Monitor:
             if late:
                 await asyncio.gather(*late, return_exceptions=True)
                 log.warning("monitor.cut_short", work=sorted(work[task] for task in late))
-            self._scheduler.shutdown(wait=False)
+            await scheduler.leave()
             self._scheduler = None
             log.info("monitor.stopped")
 

@@ -4,10 +4,12 @@
 
     summary = invariants(db_path)            # structure only: alerts, deliveries, integrity
     summary = invariants(db_path, config)    # and against the config's watchlists and sinks
+    summary = invariants("postgresql://…")   # a PostgreSQL database (or `config.database`)
 
 Checked, each problem listed in one AssertionError:
 
-- `PRAGMA integrity_check` is ok and `PRAGMA foreign_key_check` finds nothing.
+- SQLite: `PRAGMA integrity_check` is ok and `PRAGMA foreign_key_check` finds nothing
+  (PostgreSQL enforces its foreign keys itself).
 - At most one alert per (story, watchlist), each pointing at an item of that story.
 - With `config`: every stored item that matches a watchlist (the config's own `Analyzer`) and
   was alertable (DESIGN's backfill rule: on a feed's first successful poll, only items dated
@@ -36,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from monitor.analyze import Analyzer
-from monitor.config import Config
+from monitor.config import Config, DatabaseURL
+from monitor.store import Store
 
 __all__ = ["Summary", "invariants"]
 
@@ -53,26 +56,38 @@ def _connect(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
 
 
+def _is_postgresql(target: object) -> bool:
+    return isinstance(target, DatabaseURL) or str(target).startswith(("postgresql:", "postgres:"))
+
+
 def _when(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def invariants(db_path: Path | str, config: Config | None = None) -> Summary:
+def invariants(db_path: Path | str | DatabaseURL, config: Config | None = None) -> Summary:
     """Check every invariant; raise AssertionError listing each violation.
 
     Raises:
         AssertionError: with one line per problem found.
     """
-    path = Path(db_path)
+    path: Path | str | DatabaseURL
     problems: list[str] = []
-    db = _connect(path)
+    db: Any
+    if _is_postgresql(db_path):
+        # Read-only, through the store's own connection (`?` placeholders as on SQLite).
+        path = db_path
+        db = Store.open_readonly(db_path).db
+    else:
+        path = Path(db_path)
+        db = _connect(path)
     try:
-        integrity = [row[0] for row in db.execute("PRAGMA integrity_check")]
-        if integrity != ["ok"]:
-            problems.append(f"integrity_check: {integrity[:5]}")
-        foreign = db.execute("PRAGMA foreign_key_check").fetchall()
-        if foreign:
-            problems.append(f"foreign_key_check: {foreign[:5]}")
+        if isinstance(db, sqlite3.Connection):
+            integrity = [row[0] for row in db.execute("PRAGMA integrity_check")]
+            if integrity != ["ok"]:
+                problems.append(f"integrity_check: {integrity[:5]}")
+            foreign = db.execute("PRAGMA foreign_key_check").fetchall()
+            if foreign:
+                problems.append(f"foreign_key_check: {foreign[:5]}")
 
         items = db.execute(
             """SELECT i.id, i.feed_id, i.title, i.summary, i.published_at, i.fetched_at,
@@ -138,7 +153,7 @@ def invariants(db_path: Path | str, config: Config | None = None) -> Summary:
     return Summary(len(items), len(alerts), dict(statuses))
 
 
-def _incidents(db: sqlite3.Connection) -> list[str]:
+def _incidents(db: Any) -> list[str]:
     problems: list[str] = []
     unreported = db.execute(
         """SELECT DISTINCT a.item_id FROM alerts a
@@ -158,13 +173,13 @@ def _incidents(db: sqlite3.Connection) -> list[str]:
     elsewhere = db.execute(
         """SELECT d.id, d.incident_id, r.incident_id FROM deliveries d
            JOIN incident_reports r ON r.item_id = d.item_id
-           WHERE d.incident_id IS NOT r.incident_id"""
+           WHERE d.incident_id IS DISTINCT FROM r.incident_id"""
     ).fetchall()
     problems += [f"delivery {r[0]}: incident {r[1]}, its report's is {r[2]}" for r in elsewhere]
     created = db.execute(
-        """SELECT incident_id, sink, SUM(kind = 'created') FROM deliveries
-           WHERE incident_id IS NOT NULL GROUP BY incident_id, sink
-           HAVING SUM(kind = 'created') != 1"""
+        """SELECT incident_id, sink, SUM(CASE WHEN kind = 'created' THEN 1 ELSE 0 END)
+           FROM deliveries WHERE incident_id IS NOT NULL GROUP BY incident_id, sink
+           HAVING SUM(CASE WHEN kind = 'created' THEN 1 ELSE 0 END) != 1"""
     ).fetchall()
     problems += [f"incident {r[0]}: created {r[2]} times for {r[1]}" for r in created]
     return problems

@@ -11,6 +11,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner, Result
+from engines import make_config_on_both_engines  # noqa: F401
 from receivers import Answer, Receiver, add_alerts, receiver_fixture  # noqa: F401
 
 from monitor.cli import deliveries as commands

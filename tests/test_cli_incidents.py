@@ -1,5 +1,6 @@
 """`news-monitor incidents`, `incidents show`, `merge` and `split`, on the demo's database; and
-a running daemon following an analyst's correction."""
+a running daemon following an analyst's correction. The corrections on a daemon's database run
+on both engines (`make_config` from tests/engines.py); the demo's is a SQLite file."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from engines import make_config_on_both_engines  # noqa: F401
 from invariants import invariants
 from test_incidents_wiring import SINKS, demo_config
 
 from monitor.cli import cli
+from monitor.config import load_config
 from monitor.demo import FEEDS_DIR, serve_directory
 from monitor.incident_desk import incident_settings, split_incident
 from monitor.service import Monitor
@@ -51,6 +54,19 @@ def delivered(make_config: Any) -> Path:
 def query(config: Path, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(config.parent / "demo.db") as db:
         return db.execute(sql).fetchall()
+
+
+def database(config: Path) -> Any:
+    """The database a config file names: a SQLite path or a PostgreSQL URL."""
+    return load_config(config, env={}).database
+
+
+def rows(target: Any, sql: str) -> list[tuple[Any, ...]]:
+    store = Store.open_readonly(target)
+    try:
+        return [tuple(row) for row in store.db.execute(sql).fetchall()]
+    finally:
+        store.close()
 
 
 def test_incidents_lists_the_demo_story_as_one_incident(demo: Path) -> None:
@@ -90,22 +106,23 @@ def test_incidents_show_gives_the_timeline(demo: Path) -> None:
 
 
 def test_split_and_merge_keep_each_incident_created_once_per_sink(delivered: Path) -> None:
-    def kinds() -> list[tuple[Any, ...]]:
-        with sqlite3.connect(delivered.parent / "monitor.db") as db:
-            return db.execute(
-                "SELECT incident_id, sink, kind, COUNT(*) FROM deliveries"
-                " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-            ).fetchall()
+    db = database(delivered)
 
-    with sqlite3.connect(delivered.parent / "monitor.db") as db:
-        ident, first = db.execute(
-            "SELECT incident_id, item_id FROM deliveries WHERE kind = 'created' LIMIT 1"
-        ).fetchone()
+    def kinds() -> list[tuple[Any, ...]]:
+        return rows(
+            db,
+            "SELECT incident_id, sink, kind, COUNT(*) FROM deliveries"
+            " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        )
+
+    ident, first = rows(
+        db, "SELECT incident_id, item_id FROM deliveries WHERE kind = 'created' ORDER BY id LIMIT 1"
+    )[0]
     # The incident's first report leaves: it is an incident of its own, created once per
     # sink; the incident it left keeps a first delivery per sink.
     split = invoke("--config", str(delivered), "incidents", "split", ident, str(first))
     assert split.exit_code == 0, split.output
-    invariants(delivered.parent / "monitor.db")
+    invariants(db)
     alone = next(k[0] for k in kinds() if k[0] != ident)
     sinks = sorted(s["name"] for s in SINKS)
     assert kinds() == sorted(
@@ -115,19 +132,18 @@ def test_split_and_merge_keep_each_incident_created_once_per_sink(delivered: Pat
     )
     merged = invoke("--config", str(delivered), "incidents", "merge", ident, alone)
     assert merged.exit_code == 0, merged.output
-    invariants(delivered.parent / "monitor.db")
+    invariants(db)
     assert kinds() == sorted(
         [(ident, s, "created", 1) for s in sinks] + [(ident, s, "updated", 3) for s in sinks]
     )
     # A later report leaves: its deliveries become its own incident's first ones.
-    with sqlite3.connect(delivered.parent / "monitor.db") as db:
-        (later,) = db.execute(
-            "SELECT item_id FROM deliveries WHERE kind = 'updated' LIMIT 1"
-        ).fetchone()
+    (later,) = rows(
+        db, "SELECT item_id FROM deliveries WHERE kind = 'updated' ORDER BY id LIMIT 1"
+    )[0]
     assert (
         invoke("--config", str(delivered), "incidents", "split", ident, str(later)).exit_code == 0
     )
-    invariants(delivered.parent / "monitor.db")
+    invariants(db)
 
 
 def test_split_then_merge_persists_and_restores_the_incident(demo: Path) -> None:
@@ -185,12 +201,12 @@ def test_a_running_daemon_follows_a_split_made_by_another_process(make_config: A
                 await monitor.poll_once(["Demo Kurmanji"])
 
         asyncio.run(run())
-    with sqlite3.connect(config.database) as db:
-        counted = db.execute(
-            """SELECT i.id, i.reports, (SELECT COUNT(*) FROM incident_reports r
-                                       WHERE r.incident_id = i.id)
-               FROM incidents i WHERE merged_into IS NULL"""
-        ).fetchall()
+    counted = rows(
+        config.database,
+        """SELECT i.id, i.reports, (SELECT COUNT(*) FROM incident_reports r
+                                   WHERE r.incident_id = i.id)
+           FROM incidents i WHERE merged_into IS NULL""",
+    )
     # Two incidents after the split; the daemon placed the Kurmanji report knowing it, so
     # each incident's row counts exactly the reports that are its own.
     assert len(counted) == 2

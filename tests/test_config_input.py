@@ -197,7 +197,7 @@ ERRORS = [
     ),
     ("feeds:\n  - name: A\n", 2, "feeds[0].url: required key is missing"),
     ("feeds:\n  - [a, b]\n", 2, "feeds[0]: must be a mapping of keys, not a list"),
-    ("database: [a]\n", 1, "database: must be a path, not a list"),
+    ("database: [a]\n", 1, "database: must be a path or a postgresql:// URL, not a list"),
     (
         "sinks:\n  - {name: s, type: ntfy, url: 'https://n.example.org/t', rate: 0}\n",
         2,

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from engines import make_config_on_both_engines  # noqa: F401
 from receivers import (  # noqa: F401
     Answer,
     Receiver,

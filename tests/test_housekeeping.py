@@ -1,4 +1,7 @@
-"""Housekeeping on real SQLite files: retention, checkpoints, the write probe, the summary."""
+"""Housekeeping on both engines: retention, checkpoints, the write probe, the summary.
+
+`store` is a SQLite file or a PostgreSQL database (`store_target`, tests/pg.py); checkpoints
+and the SQLite lock are SQLite's own (`sqlite_store`)."""
 
 from __future__ import annotations
 
@@ -38,7 +41,14 @@ def _poll(store: Store, feed_id: int, at: datetime, *items: NewItem) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
+def store(store_target: Path | str) -> Iterator[Store]:
+    opened = Store.open(store_target)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     opened = Store.open(tmp_path / "monitor.db")
     yield opened
     opened.close()
@@ -86,7 +96,8 @@ def test_prune_translations_drops_cache_entries_older_than_the_cutoff(store: Sto
     assert [r[0] for r in store.db.execute("SELECT key FROM translations")] == ["new"]
 
 
-def test_truncate_checkpoint_empties_the_wal_file(store: Store) -> None:
+def test_truncate_checkpoint_empties_the_wal_file(sqlite_store: Store) -> None:
+    store = sqlite_store
     feed = _feeds(store, "a")["a"]
     _poll(store, feed, NOW, *(_item(f"i-{n}") for n in range(200)))
     wal = Path(str(store.path) + "-wal")
@@ -97,8 +108,10 @@ def test_truncate_checkpoint_empties_the_wal_file(store: Store) -> None:
 
 
 def test_truncate_checkpoint_gives_up_quickly_while_a_reader_holds_an_old_snapshot(
-    store: Store,
+    sqlite_store: Store,
 ) -> None:
+    store = sqlite_store
+    assert store.path is not None
     feed = _feeds(store, "a")["a"]
     reader = sqlite3.connect(store.path, isolation_level=None)
     try:
@@ -110,9 +123,33 @@ def test_truncate_checkpoint_gives_up_quickly_while_a_reader_holds_an_old_snapsh
         reader.close()
 
 
-def test_writable_is_true_for_a_healthy_file_and_false_while_another_writer_holds_the_lock(
-    store: Store,
+def test_checkpoint_on_postgresql_is_left_to_the_server(pg_url: str) -> None:
+    store = Store.open(pg_url)
+    result = store.checkpoint("TRUNCATE")
+    store.close()
+    assert (result.busy, result.wal_pages, result.checkpointed) == (False, 0, 0)
+
+
+def test_writable_on_postgresql_is_false_while_another_node_holds_the_write_lock(
+    pg_url: str,
 ) -> None:
+    store, other = Store.open(pg_url), Store.open(pg_url)
+    assert store.writable()
+    with other.write():
+        assert not store.writable(timeout=0.1)
+    assert store.writable()
+    _feeds(store, "after-probe")
+    reader = Store.open_readonly(pg_url)
+    assert not reader.writable()
+    for each in (store, other, reader):
+        each.close()
+
+
+def test_writable_is_true_for_a_healthy_file_and_false_while_another_writer_holds_the_lock(
+    sqlite_store: Store,
+) -> None:
+    store = sqlite_store
+    assert store.path is not None
     assert store.writable()
     other = sqlite3.connect(store.path, isolation_level=None)
     try:
@@ -173,8 +210,12 @@ def test_summary_of_an_empty_database(store: Store) -> None:
     assert summary.oldest_pending_seconds is None and summary.last_poll_at is None
 
 
-def test_status_command_prints_the_picture_and_json(tmp_path: Path) -> None:
-    config = write_config(tmp_path, feeds={"ok": "https://ok.example/rss"})
+def test_status_command_prints_the_picture_and_json(
+    tmp_path: Path, store_target: Path | str
+) -> None:
+    config = write_config(
+        tmp_path, feeds={"ok": "https://ok.example/rss"}, database=str(store_target)
+    )
     store = Store.open(config.database)
     ids = _feeds(store, "ok")
     _poll(store, ids["ok"], datetime.now(UTC), _item("a", alert="khanaqin"))

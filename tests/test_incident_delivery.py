@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engines import make_config_on_both_engines  # noqa: F401
 from receivers import Answer, Receiver, receiver_fixture, telegram_reply_to  # noqa: F401
 from test_incidents_wiring import demo_config, poll_once
 
@@ -72,10 +72,16 @@ def chat_sinks(receiver: MakeReceiver) -> tuple[dict[str, Receiver], list[dict[s
 
 
 def pending(config: Config) -> list[tuple[str, str]]:
-    with sqlite3.connect(config.database) as db:
-        return db.execute(
-            "SELECT sink, kind FROM deliveries WHERE status = 'pending' ORDER BY sink, id"
-        ).fetchall()
+    store = Store.open_readonly(config.database)
+    try:
+        return [
+            (row[0], row[1])
+            for row in store.db.execute(
+                "SELECT sink, kind FROM deliveries WHERE status = 'pending' ORDER BY sink, id"
+            )
+        ]
+    finally:
+        store.close()
 
 
 def test_the_demo_story_reaches_each_chat_sink_as_one_message_and_the_webhook_per_report(

@@ -1,6 +1,7 @@
 """Incidents in the daemon: config, schema and migration, and the poll and rescan paths.
 
-Real parts: the bundled demo feeds served on 127.0.0.1, real SQLite files, the real `Monitor`.
+Real parts: the bundled demo feeds served on 127.0.0.1, the real `Monitor`, on both engines
+(`make_config` below takes `store_target`: a SQLite file, then a PostgreSQL database).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 import sqlite_utils
 from click.testing import CliRunner
 from conftest import FeedServer, rss
+from engines import make_config_on_both_engines  # noqa: F401
 from tiny_models import ARGOS_ENGLISH, TinyModels, session_models
 
 from monitor.analyze import Analyzer
@@ -87,8 +89,11 @@ def poll_once(config: Config, names: list[str] | None = None) -> None:
 
 
 def rows(config: Config, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(config.database) as db:
-        return db.execute(sql).fetchall()
+    store = Store.open_readonly(config.database)
+    try:
+        return [tuple(row) for row in store.db.execute(sql).fetchall()]
+    finally:
+        store.close()
 
 
 # --- config ---

@@ -134,3 +134,23 @@ def test_library_lines_never_show_a_sink_url_or_a_token() -> None:
     assert "https://api.telegram.org/…" in failure["exception"]
     # Our own events are not rewritten: a feed URL is not a secret.
     assert ours["url"] == "https://news.example.org/rss?id=7"
+
+
+def test_every_line_of_a_multiline_event_in_the_journal_carries_its_priority(
+    tmp_path: Path,
+) -> None:
+    """Our events skip the stdlib handler chain (issue 14); the journal prefix stays per line."""
+    with (tmp_path / "journal").open("w", encoding="utf-8") as out:
+        stat = os.fstat(out.fileno())
+        environ = {"JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino}"}
+        configure_logging("info", json=False, stream=out, environ=environ)
+        try:
+            raise ValueError("first line\nsecond line")
+        except ValueError:
+            structlog.get_logger().exception("feed.crashed", feed="desk")
+        logging.getLogger("apprise").warning("library line")
+    lines = (tmp_path / "journal").read_text("utf-8").splitlines()
+    assert len(lines) > 3  # the console renderer's traceback spans lines
+    assert all(line.startswith("<3>") for line in lines[:-1])
+    assert "feed.crashed" in lines[0] and "second line" in "".join(lines)
+    assert lines[-1].startswith("<4>") and "library line" in lines[-1]

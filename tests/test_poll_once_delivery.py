@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from engines import make_config_on_both_engines  # noqa: F401
 from receivers import Answer, Receiver, add_alerts, receiver_fixture  # noqa: F401
 
 from monitor.cli.core import _deliveries_line

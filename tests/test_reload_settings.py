@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,23 +90,30 @@ def test_a_reload_that_changes_the_database_keeps_the_open_one_and_says_so(
 def test_a_reload_applies_a_new_jitter_to_the_feeds_schedule(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    feeds = {"Wire": feed_server.route("/feed.xml", FEED)}
-    config = write_config(tmp_path, feeds=feeds, polling={"interval": "10m", "jitter": 0})
+    feeds = {f"f{n}": feed_server.route(f"/{n}.xml", FEED) for n in range(20)}
 
-    async def main() -> list[float | None]:
-        async with Monitor(config, parse_workers=1) as monitor:
-            running = asyncio.create_task(monitor.run())
-            jitters = []
+    async def main() -> list[set[float]]:
+        polling = {"interval": "10m", "jitter": 0}
+        async with Monitor(write_config(tmp_path, feeds=feeds, polling=polling)) as monitor:
+            spreads = []
             for jitter in (0.2, 0):
-                while (scheduler := monitor._scheduler) is None:
-                    await asyncio.sleep(0.01)
-                new = write_config(
-                    tmp_path, feeds=feeds, polling={"interval": "10m", "jitter": jitter}
+                polling = {"interval": "10m", "jitter": jitter}
+                await monitor.reload(write_config(tmp_path, feeds=feeds, polling=polling))
+                await monitor.poll_once()
+                # The schedule is in the store: each poll's write set the feed's next turn.
+                spreads.append(
+                    {
+                        (
+                            datetime.fromisoformat(row["next_poll_at"])
+                            - datetime.fromisoformat(row["last_polled_at"])
+                        ).total_seconds()
+                        for row in monitor.store.feed_health()
+                    }
                 )
-                await monitor.reload(new)
-                jitters.append(scheduler.get_job("feed:Wire").trigger.jitter)
-            monitor.stopping.set()
-            await running
-            return jitters
+            return spreads
 
-    assert asyncio.run(main()) == [120.0, None]
+    jittered, exact = asyncio.run(main())
+    # 10 minutes ± 20 %, spread (20 feeds drawing the same delay is out of the question); then
+    # the interval itself, rounded up to the whole second the store keeps.
+    assert len(jittered) > 1 and all(480 <= s <= 721 for s in jittered), jittered
+    assert exact <= {600.0, 601.0}, exact

@@ -1,6 +1,7 @@
 """Held-back matches are counted, and `rescan` alerts on stored items a new term matches.
 
-A real feed server on 127.0.0.1, a real SQLite file, the real `Monitor` and CLI.
+A real feed server on 127.0.0.1, the real `Monitor` and CLI, on both engines: a SQLite file
+and a PostgreSQL database (`make_config` below takes `store_target`, tests/pg.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 import structlog
 from click.testing import CliRunner, Result
 from conftest import FeedServer, ago, rss
+from engines import make_config_on_both_engines  # noqa: F401
 from receivers import Receiver, receiver_fixture  # noqa: F401
 
 from monitor.analyze import Analyzer

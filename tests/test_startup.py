@@ -121,6 +121,23 @@ def test_poll_once_with_nothing_to_send_loads_no_sink_metrics_or_translation_cod
     assert _loaded(again[2], _SENDING_AND_TRANSLATING) == []
 
 
+def test_poll_once_of_unchanged_feeds_loads_no_parser_or_language_identifier(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    body = rss([{"title": "Diyarbakir city walls reopen", "guid": "desk-1"}])
+    url = feed_server.route("/desk.xml", body, etag='"v1"')
+    _config(tmp_path, url)
+    first = _run(tmp_path, "--config", "config.yaml", "poll-once")
+    again = _run(tmp_path, "--config", "config.yaml", "poll-once")
+    assert again[:2] == (0, "Local desk: not modified\ndeliveries: 0 sent, 0 to retry, 0 dead\n")
+    parsing = ("feedparser", "xml.etree", "monitor._fastfeed")
+    assert _loaded(again[2], parsing) == []
+    # They load as soon as a document is read (a small one parses in-process).
+    assert _loaded(first[2], parsing) == list(parsing)
+    # langdetect's profiles are read from its directory: the package itself never loads.
+    assert _loaded(first[2] | again[2], ("langdetect",)) == []
+
+
 def test_poll_once_with_an_alert_to_send_loads_its_sink(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
-from conftest import FeedServer, ago, rss
+from conftest import FeedServer, ago, rss, write_config
 
 from monitor.config import Config
 from monitor.models import Analysis, Item, Match
@@ -40,8 +40,11 @@ def poll_once(config: Config) -> tuple[list[PollReport], list[dict[str, Any]]]:
 
 
 def test_one_story_linked_differently_by_two_feeds_alerts_once(
-    feed_server: FeedServer, make_config: Any
+    feed_server: FeedServer, tmp_path: Path, store_target: Path | str
 ) -> None:
+    def make_config(**overrides: Any) -> Config:  # on both engines
+        return write_config(tmp_path, database=str(store_target), **overrides)
+
     published = ago(minutes=20)
     one = feed_server.route(
         "/one.xml",

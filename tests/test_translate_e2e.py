@@ -22,6 +22,7 @@ from tiny_models import ARGOS_ENGLISH, NLLB_ENGLISH, TinyModels, session_models
 from monitor.cli import cli
 from monitor.config import load_config
 from monitor.service import Monitor
+from monitor.store import Store
 
 
 @pytest.fixture(scope="session")
@@ -29,10 +30,12 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     return session_models(tmp_path_factory)
 
 
-def _config(directory: Path, feed_url: str, hook_url: str) -> Path:
+def _config(
+    directory: Path, feed_url: str, hook_url: str, database: Path | str = "monitor.db"
+) -> Path:
     path = directory / "config.yaml"
     data = {
-        "database": "monitor.db",
+        "database": str(database),
         "state_dir": "state",
         "polling": {"backfill": "36500d"},
         "feeds": [{"name": "Arabic desk", "url": feed_url, "language": "ar"}],
@@ -134,12 +137,14 @@ def test_an_alert_found_only_in_the_translation_is_delivered_with_the_english_ti
 
 
 def test_items_stored_before_a_model_was_installed_are_translated_when_the_daemon_starts(
-    tmp_path: Path, tiny: TinyModels, feed_server: FeedServer
+    tmp_path: Path, tiny: TinyModels, feed_server: FeedServer, store_target: Path | str
 ) -> None:
+    # The daemon's translation worker pulls the untranslated item from the store: the queue
+    # the nodes share (issue 13), on both engines.
     feed_url = _arabic_feed(feed_server)
     receiver = Receiver("webhook")
     try:
-        config_path = _config(tmp_path, feed_url, receiver.url())
+        config_path = _config(tmp_path, feed_url, receiver.url(), store_target)
         # No model yet: the item is stored and matched on its Arabic text only.
         assert "1 new, 0 alerts" in _invoke(config_path, "poll-once")
         _invoke(config_path, "models", "install", str(tiny.argos_ar))
@@ -160,3 +165,50 @@ def test_items_stored_before_a_model_was_installed_are_translated_when_the_daemo
         receiver.close()
     assert arrival.json["data"]["translation"]["title"] == ARGOS_ENGLISH
     assert arrival.json["data"]["alert"]["watchlist"] == "bomber"
+
+
+def test_the_daemon_pulls_only_matched_items_in_mode_matched(
+    tmp_path: Path, tiny: TinyModels, feed_server: FeedServer, store_target: Path | str
+) -> None:
+    # Stored by a poll-once without a model, as a busy node leaves them: the daemon's pull
+    # matches them again (the service's analyzer) and translates only the one that matched.
+    items = [
+        {"title": "طقس مشمس في بغداد", "summary": "", "link": "https://ar.example.org/w"},
+        {"title": "مقتل شخص قرب نقطة تفتيش", "summary": "", "link": "https://ar.example.org/c"},
+    ]
+    feed_url = feed_server.route("/ar.xml", rss(items))
+    config_path = _config(tmp_path, feed_url, "http://127.0.0.1:9/hook", store_target)
+    data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    data["translation"] = {"mode": "matched"}
+    data["sinks"] = []
+    data["watchlists"].append(
+        {"name": "checkpoint", "terms": [{"term": "نقطة تفتيش", "expand": False}]}
+    )
+    config_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert "2 new, 1 alerts" in _invoke(config_path, "poll-once")
+    _invoke(config_path, "models", "install", str(tiny.argos_ar))
+    config = load_config(config_path)
+    english = "SELECT title, title_en FROM items ORDER BY title"
+
+    reader = Store.open_readonly(config.database)
+
+    async def daemon() -> list[tuple[str, str | None]]:
+        async with Monitor(config) as monitor:
+            running = asyncio.create_task(monitor.run())
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if any(title_en for _, title_en in reader.db.execute(english).fetchall()):
+                    break
+                await asyncio.sleep(0.05)
+            monitor.stopping.set()
+            await running
+        return [tuple(row) for row in reader.db.execute(english).fetchall()]
+
+    try:
+        found = asyncio.run(daemon())
+    finally:
+        reader.close()
+    assert found == [
+        ("طقس مشمس في بغداد", None),
+        ("مقتل شخص قرب نقطة تفتيش", ARGOS_ENGLISH),
+    ]

@@ -1,6 +1,7 @@
 """The views for people (migration 0005) and the Datasette metadata that labels them.
 
-Read with plain `sqlite3`, as a person or Datasette would, on a real store with alerts.
+Read with plain `sqlite3` (or psycopg), as a person or Datasette would, on a real store with
+alerts, on both engines (`store_target`); the Datasette metadata is SQLite's own.
 """
 
 from __future__ import annotations
@@ -44,10 +45,21 @@ def _arabic_item() -> NewItem:
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
+def path(store_target: Path | str) -> Path | str:
     """A store with one Arabic item alerting on two watchlists, one delivery dead, one feed
     failing; then closed, as a person finds it."""
+    return _populated(store_target)
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    """The same on SQLite, the one engine Datasette reads."""
     path = tmp_path / "monitor.db"
+    _populated(path)
+    return path
+
+
+def _populated(path: Path | str) -> Path | str:
     store = Store.open(path)
     states = store.sync_feeds(
         [
@@ -76,7 +88,13 @@ def _fields(write: PollWrite) -> dict[str, Any]:
     return {name: getattr(write, name) for name in PollWrite.__dataclass_fields__}
 
 
-def _rows(path: Path, sql: str) -> list[dict[str, Any]]:
+def _rows(path: Path | str, sql: str) -> list[dict[str, Any]]:
+    if isinstance(path, str):
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(path, row_factory=dict_row) as connection:
+            return list(connection.execute(sql))
     db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     try:
@@ -85,7 +103,7 @@ def _rows(path: Path, sql: str) -> list[dict[str, Any]]:
         db.close()
 
 
-def test_alerts_view_spells_out_each_alert(path: Path) -> None:
+def test_alerts_view_spells_out_each_alert(path: Path | str) -> None:
     rows = _rows(path, "SELECT * FROM alerts_view ORDER BY watchlist")
     assert rows == [
         {
@@ -120,7 +138,7 @@ def test_alerts_view_spells_out_each_alert(path: Path) -> None:
     ]
 
 
-def test_deliveries_view_shows_status_attempts_and_errors(path: Path) -> None:
+def test_deliveries_view_shows_status_attempts_and_errors(path: Path | str) -> None:
     rows = _rows(
         path,
         "SELECT sink, status, attempts, last_error, dead_at, watchlist, alert_title"
@@ -149,7 +167,7 @@ def test_deliveries_view_shows_status_attempts_and_errors(path: Path) -> None:
     ]  # one item is one report: one delivery per sink, whatever watchlists it matched
 
 
-def test_feeds_view_shows_each_feeds_health(path: Path) -> None:
+def test_feeds_view_shows_each_feeds_health(path: Path | str) -> None:
     rows = _rows(
         path, "SELECT feed, state, failing_since, failed_polls, last_error, items FROM feeds_view"
     )
@@ -173,7 +191,10 @@ def test_feeds_view_shows_each_feeds_health(path: Path) -> None:
     ]
 
 
-def test_the_datasette_metadata_names_only_what_exists_and_its_queries_run(path: Path) -> None:
+def test_the_datasette_metadata_names_only_what_exists_and_its_queries_run(
+    sqlite_path: Path,
+) -> None:
+    path = sqlite_path
     metadata = yaml.safe_load(METADATA.read_text(encoding="utf-8"))
     database = metadata["databases"]["monitor"]
     db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)

@@ -108,7 +108,8 @@ def open_reader(config: Config) -> Store:
     """The database for a command that only reads: never created, opened read-only (exit 1).
 
     A read-only connection cannot disturb a running daemon: it never creates a file where the
-    daemon's was deleted, nor checkpoints or removes the daemon's WAL when it closes.
+    daemon's was deleted, nor checkpoints or removes the daemon's WAL when it closes. On
+    PostgreSQL its every transaction is read-only, and it creates no tables.
     """
     from monitor.store import Store
 

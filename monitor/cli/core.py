@@ -63,6 +63,8 @@ def _report_line(report: PollReport, config: Config) -> str:
         return f"{report.feed}: FAILED {report.error}"
     if report.outcome == "not_modified":
         return f"{report.feed}: not modified"
+    if report.outcome == "skipped":  # another daemon sharing the database polls it now
+        return f"{report.feed}: skipped, {report.error}"
     line = f"{report.feed}: {report.items} items, {report.new_items} new, {report.alerts} alerts"
     return line + (f"; {_held_back(report.held_back, config)}" if report.held_back else "")
 

@@ -11,6 +11,7 @@ import click
 from monitor.cli.common import echo_json, load, open_reader
 
 if TYPE_CHECKING:
+    from monitor.store import NodeRow
     from monitor.store.housekeeping import StoreSummary
 
 __all__ = ["status"]
@@ -28,6 +29,22 @@ def _when(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return "never"
     return f"{moment.isoformat(timespec='seconds')} ({_ago((now - moment).total_seconds())} ago)"
+
+
+def _node_lines(nodes: list[NodeRow], now: datetime, lease: float) -> list[str]:
+    """One line per daemon sharing the database; one silent for a lease is probably dead
+    (its leases have expired: the other nodes poll its feeds)."""
+    lines = [f"nodes:      {len(nodes)} running" if nodes else "nodes:      none running"]
+    for node in nodes:
+        beat = datetime.fromisoformat(node.heartbeat_at)
+        silent = (now - beat).total_seconds()
+        state = " SILENT (dead?)" if silent > lease else ""
+        lines.append(
+            f"  {node.name} (host {node.host}, pid {node.pid}): last heartbeat"
+            f" {_ago(silent)} ago, {node.leases} feed{'' if node.leases == 1 else 's'}"
+            f" leased{state}"
+        )
+    return lines
 
 
 def _render(summary: StoreSummary, database: str) -> list[str]:
@@ -82,14 +99,26 @@ def status(ctx: click.Context, as_json: bool) -> None:
     config = load(ctx)
     store = open_reader(config)
     try:
-        summary = store.summary([feed.name for feed in config.feeds], utcnow())
+        now = utcnow()
+        summary = store.summary([feed.name for feed in config.feeds], now)
+        nodes = store.nodes(now)
     finally:
         store.close()
+    lease = config.cluster.lease.total_seconds()
     if as_json:
         data = dataclasses.asdict(summary)
         for key in ("at", "last_poll_at"):
             data[key] = iso(data[key])
+        data["nodes"] = [
+            {
+                **dataclasses.asdict(node),
+                "silent": (now - datetime.fromisoformat(node.heartbeat_at)).total_seconds() > lease,
+            }
+            for node in nodes
+        ]
         echo_json({"database": str(config.database), **data})
         return
     for line in _render(summary, str(config.database)):
+        click.echo(line)
+    for line in _node_lines(nodes, now, lease):
         click.echo(line)

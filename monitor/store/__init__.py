@@ -1,4 +1,8 @@
-"""The SQLite store (DESIGN §6): schema, migrations, and every query the service runs.
+"""The store (DESIGN §6): schema, migrations, and every query the service runs.
+
+One SQLite file (the embedded default) or a PostgreSQL database (`database: postgresql://…`,
+issue 13): the same tables and the same queries, written once (`dialect` holds the few
+spellings that differ, `_postgres` the PostgreSQL connection and its baseline schema).
 
 Nothing outside this package touches SQL. One `Store` belongs to one thread (the service runs
 it on a `StoreThread`). Each module holds the queries of one concern; importing them here, in
@@ -24,16 +28,23 @@ from monitor.store import story_keys as _story_keys  # noqa: F401  (migration 00
 from monitor.store.articles import ArticleQueries
 from monitor.store.rescan import RescanQueries
 from monitor.store.incidents import migrate as _migrate_incidents
+from monitor.store.cluster import ClusterQueries, Leased, NodeRow
+from monitor.store.cluster import migrate as _migrate_cluster
 from monitor.store.schema import migrations as _migrations
+from monitor.store.translations import migrate_claims as _migrate_translation_claims
 
 _migrations(name="0009_incidents")(_migrate_incidents)
+_migrations(name="0010_cluster")(_migrate_cluster)
+_migrations(name="0011_translation_claims")(_migrate_translation_claims)
 # isort: on
 
 __all__ = [
     "VIEWS",
     "AlertPlan",
     "FeedState",
+    "Leased",
     "NewItem",
+    "NodeRow",
     "PollWrite",
     "Store",
     "StoreBase",
@@ -44,6 +55,7 @@ __all__ = [
 
 
 class Store(
+    ClusterQueries,
     ArticleQueries,
     RescanQueries,
     TranslationQueries,

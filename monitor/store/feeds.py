@@ -72,8 +72,10 @@ class WriteResult:
 
 _POLLED = """UPDATE feeds SET etag = ?, last_modified = ?, last_polled_at = ?, last_ok_at = ?,
     last_status = ?, last_error = NULL, error_count = 0, failing_since = NULL, next_poll_at = ?,
-    moved_to = COALESCE(?, moved_to), title = COALESCE(?, title), held_back = held_back + ?
+    moved_to = COALESCE(?, moved_to), title = COALESCE(?, title), held_back = held_back + ?,
+    leased_by = NULL, lease_until = NULL
     WHERE id = ?"""
+"""The poll's next turn and the end of its lease, in one statement (monitor.store.cluster)."""
 
 
 def _polled_row(write: PollWrite, now_text: str | None) -> list[Any]:
@@ -214,7 +216,7 @@ class FeedQueries(IncidentQueries):
             self.db.execute(
                 """UPDATE feeds SET last_polled_at = ?, last_status = ?, last_error = ?,
                        error_count = error_count + 1, failing_since = COALESCE(failing_since, ?),
-                       next_poll_at = ? WHERE id = ?""",
+                       next_poll_at = ?, leased_by = NULL, lease_until = NULL WHERE id = ?""",
                 [now_text, status, error, now_text, iso(next_poll_at), feed_id],
             )
             row = self.db.execute("SELECT error_count FROM feeds WHERE id = ?", [feed_id])

@@ -11,7 +11,7 @@ from typing import Literal
 
 import sqlite_utils
 
-from monitor.errors import StoreFileLost
+from monitor.errors import StoreError, StoreFileLost
 from monitor.store.base import StoreBase
 from monitor.store.schema import iso, migrations, utcnow
 
@@ -138,8 +138,11 @@ class HousekeepingQueries(StoreBase):
         SQLite checkpoints PASSIVE by itself every 1000 pages; TRUNCATE after a prune gives the
         space of a large WAL back. TRUNCATE waits for readers of older snapshots (someone's
         `sqlite3` session) at most `timeout` seconds, then reports `busy` instead of stalling
-        every write queued behind it.
+        every write queued behind it. PostgreSQL checkpoints by itself (and only a superuser
+        may ask it to): there this does nothing.
         """
+        if self.engine == "postgresql":
+            return Checkpoint(False, 0, 0)
         with self._busy_timeout(timeout):
             row = self.db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         return Checkpoint(bool(row[0]), int(row[1]), int(row[2]))
@@ -151,6 +154,8 @@ class HousekeepingQueries(StoreBase):
         fails on a read-only or full disk, a broken file, or a write lock held by another
         connection for longer than `timeout` seconds.
         """
+        if self.engine == "postgresql":
+            return self._pg_writable(timeout)
         connection = self.db.conn
         try:
             self.check_file()
@@ -166,6 +171,26 @@ class HousekeepingQueries(StoreBase):
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             return False
+        return True
+
+    def _pg_writable(self, timeout: float) -> bool:
+        # The same probe on PostgreSQL: the write lock, and a row rewritten with its own value
+        # (a real WAL record), within `timeout`; a read-only server, a full disk or a lost
+        # connection fails it.
+        from monitor.store._postgres import WRITE_LOCK
+
+        try:
+            with self.db.transaction(serial=False):
+                # Set before the lock, so that waiting for it counts too.
+                self.db.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+                self.db.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+                self.db.execute("UPDATE incident_state SET version = version WHERE id = 1")
+        except StoreError:
+            return False
+        except Exception as exc:  # psycopg's errors: a timeout, a read-only transaction
+            if type(exc).__module__.startswith("psycopg"):
+                return False
+            raise
         return True
 
     @contextlib.contextmanager
@@ -201,7 +226,8 @@ class HousekeepingQueries(StoreBase):
         alerts = tuple(
             WatchlistAlerts(r[0], int(r[1]), int(r[2]))
             for r in self.db.execute(
-                """SELECT watchlist, SUM(created_at >= ?), COUNT(*) FROM alerts
+                """SELECT watchlist, SUM(CASE WHEN created_at >= ? THEN 1 ELSE 0 END), COUNT(*)
+                   FROM alerts
                    GROUP BY watchlist ORDER BY watchlist""",
                 [day_ago],
             )

@@ -22,6 +22,7 @@ import sqlite_utils
 
 from monitor.models import Incident, Match, ReportRef
 from monitor.store.base import StoreBase
+from monitor.store.dialect import json_values
 from monitor.store.schema import iso
 
 __all__ = [
@@ -624,7 +625,8 @@ class IncidentQueries(StoreBase):
         """Incidents a report joined (or an analyst changed) since `since`, newest first."""
         where, params = ["updated_at >= ?", "merged_into IS NULL"], [iso(since)]
         if watchlist is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(watchlists) w WHERE w.value = ?)")
+            each = json_values(self.engine, "watchlists", "w")
+            where.append(f"EXISTS (SELECT 1 FROM {each} WHERE w.value = ?)")
             params.append(watchlist)
         rows = self.db.execute(
             f"""SELECT id, title, severity, breaking, watchlists, places, terms, events,
@@ -701,10 +703,11 @@ class IncidentQueries(StoreBase):
                 "UPDATE deliveries SET incident_id = ? WHERE incident_id = ?", [kept.id, other]
             )
             self.db.execute(
-                """INSERT OR IGNORE INTO incident_messages (incident_id, sink, message_id,
+                """INSERT INTO incident_messages (incident_id, sink, message_id,
                        thread_id, created_at, updated_at)
                    SELECT ?, sink, message_id, thread_id, created_at, updated_at
-                   FROM incident_messages WHERE incident_id = ?""",
+                   FROM incident_messages WHERE incident_id = ?
+                   ON CONFLICT DO NOTHING""",
                 [kept.id, other],
             )
             self.db.execute("DELETE FROM incident_messages WHERE incident_id = ?", [other])
@@ -741,7 +744,7 @@ class IncidentQueries(StoreBase):
             self.db.execute(
                 """UPDATE deliveries SET kind = 'created' WHERE id IN (
                        SELECT MIN(id) FROM deliveries WHERE incident_id = ? GROUP BY sink
-                       HAVING SUM(kind = 'created') = 0)""",
+                       HAVING SUM(CASE WHEN kind = 'created' THEN 1 ELSE 0 END) = 0)""",
                 [remaining.id],
             )
             self._retitle(remaining.id)

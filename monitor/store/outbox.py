@@ -8,6 +8,7 @@ times the rest of the store writes.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.store.base import StoreBase
+from monitor.store.dialect import Engine, json_array_agg, json_pair
 from monitor.store.schema import migrations
 
 __all__ = [
@@ -119,13 +121,15 @@ class DeliveryRecord:
     its sink."""
 
 
-_RECORD_SELECT = """
+@functools.cache
+def _record_select(engine: Engine) -> str:
+    item_alerts = json_array_agg(engine, json_pair(engine, "x.watchlist", "x.matches"))
+    return f"""
     SELECT d.id, d.sink, d.attempts, COALESCE(d.retried_at, d.created_at), a.id, a.watchlist,
            a.severity, a.matches, a.created_at, a.story_key, i.id, i.guid, i.title, i.summary,
            i.url, i.published_at, i.language, i.language_confidence, i.title_en, i.summary_en,
            f.name, f.url, d.incident_id, d.kind,
-           (SELECT json_group_array(json_array(x.watchlist, json(x.matches)))
-            FROM alerts x WHERE x.item_id = i.id)
+           (SELECT {item_alerts} FROM alerts x WHERE x.item_id = i.id)
     FROM deliveries d
     JOIN alerts a ON a.id = d.alert_id
     JOIN items i ON i.id = a.item_id
@@ -219,7 +223,9 @@ class OutboxQueries(StoreBase):
                 records += [
                     _record(row)
                     for row in self.db.execute(
-                        f"{_RECORD_SELECT} WHERE d.id IN ({_marks(chunk)}) ORDER BY d.id", chunk
+                        f"""{_record_select(self.engine)} WHERE d.id IN ({_marks(chunk)})
+                            ORDER BY d.id""",
+                        chunk,
                     )
                 ]
         return records
@@ -335,7 +341,7 @@ class OutboxQueries(StoreBase):
         return [
             _record(row)
             for row in self.db.execute(
-                f"""{_RECORD_SELECT} WHERE d.incident_id = ? AND d.sink = ?
+                f"""{_record_select(self.engine)} WHERE d.incident_id = ? AND d.sink = ?
                     AND d.status != 'dead' AND d.item_id IS NOT NULL ORDER BY d.id""",
                 [incident, sink],
             )

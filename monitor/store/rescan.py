@@ -9,6 +9,7 @@ from datetime import datetime
 
 import sqlite_utils
 
+from monitor.store.dialect import json_array_agg
 from monitor.store.feeds import AlertPlan, FeedQueries, WriteResult
 from monitor.store.schema import iso, migrations, utcnow
 
@@ -41,11 +42,11 @@ class StoredItem:
 class RescanQueries(FeedQueries):
     def stored_items(self, since: datetime, after_id: int = 0) -> list[StoredItem]:
         """One page of items fetched since `since`, oldest first, with the id past `after_id`."""
+        watchlists = json_array_agg(self.engine, "a.watchlist")
         rows = self.db.execute(
-            """SELECT i.id, i.story_key, i.title, i.summary, i.title_en, i.summary_en,
+            f"""SELECT i.id, i.story_key, i.title, i.summary, i.title_en, i.summary_en,
                       i.published_at, i.fetched_at,
-                      (SELECT json_group_array(a.watchlist) FROM alerts a
-                       WHERE a.story_key = i.story_key)
+                      (SELECT {watchlists} FROM alerts a WHERE a.story_key = i.story_key)
                FROM items i WHERE i.fetched_at >= ? AND i.id > ?
                ORDER BY i.id LIMIT ?""",
             [iso(since), after_id, _PAGE],

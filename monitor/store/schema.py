@@ -2,6 +2,11 @@
 
 Each query module registers the migrations it needs on `migrations`; `monitor.store` imports
 them in a fixed order, which is the order they are applied in.
+
+Migrations 0001-0009 run on SQLite only: a PostgreSQL database starts from
+`_postgres.BASELINE`, the schema they leave, recorded as applied. Later ones run on both
+engines (`db` is then `_postgres.PgDatabase`, with the same `execute`/`executescript`), so
+their SQL must be what both take: ALTER TABLE ... ADD COLUMN one at a time, no PRAGMA.
 """
 
 from __future__ import annotations

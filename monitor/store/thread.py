@@ -93,7 +93,7 @@ class StoreThread:
             if self._loop is not None and not self._loop.is_closed():
                 self._loop.call_soon_threadsafe(self._lose, exc)
             return
-        log.error("store.write_failed", database=str(self.store.path), feeds=feeds, error=str(exc))
+        log.error("store.write_failed", database=self.store.location, feeds=feeds, error=str(exc))
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn` on the store's thread, once the database file is known to be still there.
@@ -114,7 +114,7 @@ class StoreThread:
             self._lose(exc)
             raise
         except sqlite3.OperationalError as exc:
-            raise StoreError(f"{self.store.path}: {exc}") from exc
+            raise StoreError(f"{self.store.location}: {exc}") from exc
 
     def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         # A stat per call (microseconds): reads of a deleted file are stale, and the daemon
@@ -127,7 +127,7 @@ class StoreThread:
             return
         self.lost = exc
         event = "store.deleted" if exc.how == "deleted" else "store.replaced"
-        log.critical(event, database=str(self.store.path), error=str(exc))
+        log.critical(event, database=self.store.location, error=str(exc))
         if self._on_lost is not None:
             self._on_lost(exc)
 
