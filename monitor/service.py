@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -446,18 +447,33 @@ class Monitor:
         """The document parsed where its size says (`_parse_executor`), and on a feed's first
         poll, when every item is new, its items analyzed in the same worker task (issue 14):
         analyses by `id(item)`."""
-        loop = asyncio.get_running_loop()
         executor = self._parse_executor(len(fetched.content))
         args = (fetched.content, fetched.content_type, fetched.url)
         if executor is self._analysis or not first_poll:
-            return await loop.run_in_executor(executor, parse_feed, *args), {}
+            return await self._in_executor(executor, parse_feed, *args), {}
         spec = worker_analyzer(self.config.watchlists)
-        parsed, analyses = await loop.run_in_executor(
+        parsed, analyses = await self._in_executor(
             executor, parse_and_analyze, spec.key, None, feed.language, *args
         )
         if analyses is None:  # that worker lacks these watchlists: send them
             analyses = await self._analyze_in_worker(executor, feed, parsed.items, spec.payload)
         return parsed, {id(item): a for item, a in zip(parsed.items, analyses, strict=True)}
+
+    async def _in_executor(self, executor: Executor, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on `executor`; a parse pool that lost a worker is replaced.
+
+        A worker killed under the pool (the OOM killer, a crash in a C extension) breaks the
+        whole `ProcessPoolExecutor`: without a new one, every later large document would fail.
+        The poll that found it fails; the feed's next turn gets the new pool.
+        """
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+        except BrokenProcessPool:
+            if self._parse_pool is executor:
+                self._parse_pool = None
+                executor.shutdown(wait=False, cancel_futures=True)
+                log.error("parse.workers_lost", workers=self._parse_workers)
+            raise
 
     async def _analyze_in_worker(
         self,
@@ -466,14 +482,13 @@ class Monitor:
         items: Sequence[Item],
         payload: bytes | None = None,
     ) -> tuple[Analysis, ...]:
-        loop = asyncio.get_running_loop()
         spec = worker_analyzer(self.config.watchlists)
         texts = [(item.title, item.summary, item.content) for item in items]
-        analyses = await loop.run_in_executor(
+        analyses = await self._in_executor(
             executor, analyze_in_worker, spec.key, payload, feed.language, texts
         )
         if analyses is None:  # that worker lacks these watchlists: send them
-            analyses = await loop.run_in_executor(
+            analyses = await self._in_executor(
                 executor, analyze_in_worker, spec.key, spec.payload, feed.language, texts
             )
         assert analyses is not None  # sent with the watchlists, a worker always analyzes

@@ -12,6 +12,7 @@ import asyncio
 import importlib.util
 import sqlite3
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -164,3 +165,38 @@ def test_the_daemon_loads_no_language_profiles_while_its_workers_analyze(
     assert asyncio.run(main())
     rows = _rows(config)
     assert len(rows) == 66 and all(row[1] for row in rows)
+
+
+def test_a_parse_pool_that_lost_a_worker_is_replaced(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A worker killed under the pool (the OOM killer, say) breaks the whole pool: the poll
+    that finds it fails, and the next one parses in a new pool instead of failing for ever."""
+    import os
+    import signal
+
+    feedgen = _feedgen()
+    feed = feedgen.generate_feed(0)
+    url = feed_server.route(feed.path, feed.body, content_type=feed.content_type)
+    config = write_config(tmp_path, feeds=[{"name": feed.name, "url": url}], watchlists=WATCH)
+
+    async def main() -> list[str]:
+        outcomes = []
+        async with Monitor(config, parse_workers=2) as monitor:
+            # A document of another feed parsed first, so the pool is running.
+            monitor._parse_executor(len(feed.body))
+            pool = monitor._parse_pool
+            assert isinstance(pool, ProcessPoolExecutor)
+            await asyncio.get_running_loop().run_in_executor(pool, abs, -1)
+            for process in list(pool._processes.values()):  # type: ignore[attr-defined]
+                os.kill(process.pid, signal.SIGKILL)
+            while not pool._broken:  # type: ignore[attr-defined]  # the pool's own thread says
+                await asyncio.sleep(0.01)
+            for _ in range(2):
+                (report,) = await monitor.poll_once()
+                outcomes.append(report.outcome)
+            assert monitor._parse_pool is not pool
+        return outcomes
+
+    assert asyncio.run(main()) == ["failed", "new"]
+    assert len(_rows(config)) == 30
