@@ -13,10 +13,14 @@ config.
 - **cold**: from the start of the daemons until every feed was fetched once and no delivery is
   pending (wall time), the CPU each node used by then (utime + stime, /proc), and the 200s the
   feed server counted (N when no feed was fetched twice);
-- **alert latency**: per delivery, from the item's fetch (`items.fetched_at`) to the webhook's
-  2xx (`deliveries.sent_at`), both written by the daemons: median and 95th percentile; webhook
-  posts against distinct `webhook-id`s (equal when no delivery was sent twice);
+- **cold burst latency**: per delivery of the cold cycle (about a thousand alerts at once),
+  from the item's fetch (`items.fetched_at`) to the webhook's 2xx (`deliveries.sent_at`), both
+  written by the daemons: median and 95th percentile; webhook posts against distinct
+  `webhook-id`s (equal when no delivery was sent twice);
 - **steady**: over `--cycles` intervals of unchanged feeds (all 304), polls and CPU per node;
+- **news latency**: then a fifth of the feeds publish 3 new items each at once; from that
+  moment to each new alert's arrival at the webhook (what a desk waits: at most an interval
+  for the next poll, then the pipeline), and from the item's fetch to the webhook's 2xx;
 - **shortest gap**: from the daemons' own `feed.polled` lines, the shortest time between the
   starts of two polls of one feed by any nodes over the whole run; `--check` fails the run if
   it is below the interval.
@@ -54,6 +58,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
+from cycle_bench import FROM_PYTHONPATH  # noqa: E402
 from feedgen import GenFeed, generate_feed  # noqa: E402
 from poll_bench import WATCHLISTS  # noqa: E402
 from server import Document, FeedServer, raise_fd_limit  # noqa: E402
@@ -133,8 +138,9 @@ class Receiver:
 
     def __init__(self) -> None:
         self.ids: list[str] = []
+        self.arrivals: list[float] = []
         lock = threading.Lock()
-        ids = self.ids
+        ids, arrivals = self.ids, self.arrivals
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -143,6 +149,7 @@ class Receiver:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 with lock:
                     ids.append(self.headers.get("webhook-id") or "")
+                    arrivals.append(time.time())
                 self.send_response(204)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -215,11 +222,20 @@ def _count(database: str, status: str) -> int:
         return -1
 
 
-def _latencies(database: str) -> list[float]:
+def _stored_since(database: str, since: str) -> int:
+    try:
+        sql = f"SELECT COUNT(*) FROM items WHERE fetched_at >= '{since}'"
+        return int(_rows(database, sql)[0][0])
+    except Exception:  # not created yet: the daemons are still migrating
+        return -1
+
+
+def _latencies(database: str, since: str = "") -> list[float]:
     rows = _rows(
         database,
-        """SELECT i.fetched_at, d.sent_at FROM deliveries d JOIN alerts a ON a.id = d.alert_id
-           JOIN items i ON i.id = a.item_id WHERE d.status = 'sent'""",
+        f"""SELECT i.fetched_at, d.sent_at FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+            JOIN items i ON i.id = a.item_id
+            WHERE d.status = 'sent' AND i.fetched_at >= '{since}'""",
     )
     return sorted(
         (datetime.fromisoformat(sent) - datetime.fromisoformat(fetched)).total_seconds()
@@ -231,6 +247,13 @@ def _events(log: Path) -> Iterator[dict[str, Any]]:
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
         if line.startswith("{"):
             yield json.loads(line)
+
+
+def _p50_p95(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    ordered = sorted(values)
+    return round(statistics.median(ordered), 2), round(ordered[int(0.95 * (len(ordered) - 1))], 2)
 
 
 def _wait(what: str, done: Any, daemons: list[subprocess.Popen[bytes]], timeout: float) -> None:
@@ -253,11 +276,14 @@ def run(
     receiver: Receiver,
     args: Any,
 ) -> dict[str, Any]:
+    # Served again at the start of each run: a run publishes news on some of them.
+    server.replace({f.path: Document(f.body, f.content_type, f.last_modified) for f in feeds})
     workdir = Path(tempfile.mkdtemp(prefix=f"nm-cluster-{engine}-{nodes}-"))
     config = write_config(workdir, database, feeds, server, args, receiver.url)
     receiver.ids.clear()
+    receiver.arrivals.clear()
     base = server.stats()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(args.tree.resolve())}
     logs = [workdir / f"node-{number}.log" for number in range(nodes)]
     daemons: list[subprocess.Popen[bytes]] = []
     n = len(feeds)
@@ -267,7 +293,7 @@ def run(
             with log.open("wb") as out:
                 daemons.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+                        [sys.executable, "-c", FROM_PYTHONPATH, "--config", str(config), "run"],
                         cwd=workdir,
                         env=env,
                         stdout=out,
@@ -275,6 +301,12 @@ def run(
                     )
                 )
         _wait("every feed fetched", lambda: server.stats()["ok"] - base["ok"] >= n, daemons, 900)
+        _wait(
+            "every item stored",
+            lambda: _stored_since(database, "") >= n * args.items,
+            daemons,
+            900,
+        )
         _wait("every delivery sent", lambda: _count(database, "pending") == 0, daemons, 900)
         cold_s = time.monotonic() - started
         cold_cpu = [_cpu_s(daemon.pid) for daemon in daemons]
@@ -290,6 +322,27 @@ def run(
         time.sleep(args.interval * args.cycles)
         t1 = datetime.now(UTC)
         cpu1 = [_cpu_s(daemon.pid) for daemon in daemons]
+        # News: a fifth of the feeds publish 3 new items each, at once.
+        revised = [generate_feed(f.index, args.items, revision=1) for f in feeds[::5]]
+        posts_before, ok_before = len(receiver.ids), server.stats()["ok"]
+        published = time.time()
+        published_iso = datetime.fromtimestamp(published, UTC).isoformat()
+        server.replace({f.path: Document(f.body, f.content_type, f.last_modified) for f in revised})
+        _wait(
+            "the news fetched",
+            lambda: server.stats()["ok"] - ok_before >= len(revised),
+            daemons,
+            900,
+        )
+        # Every new item stored (a 200 counted by the server may still be parsing), then sent.
+        _wait(
+            "the news stored",
+            lambda: _stored_since(database, published_iso) >= 3 * len(revised),
+            daemons,
+            900,
+        )
+        _wait("the news delivered", lambda: _count(database, "pending") == 0, daemons, 900)
+        news_waits = [at - published for at in receiver.arrivals[posts_before:]]
         rss = [_peak_rss_mb(daemon.pid) for daemon in daemons]
     finally:
         for daemon in daemons:
@@ -318,7 +371,8 @@ def run(
         for times in starts.values()
         for earlier, later in zip(sorted(times), sorted(times)[1:], strict=False)
     ]
-    latencies = _latencies(database)
+    cold_burst = _latencies(database)
+    news_pipeline = _latencies(database, since=published_iso)
     steady_cpu = [after - before for before, after in zip(cpu0, cpu1, strict=True)]
     polls = sum(steady_polls)
     result = {
@@ -332,10 +386,10 @@ def run(
         "deliveries_sent": _count(database, "sent"),
         "webhook_posts": len(receiver.ids),
         "webhook_ids": len(set(receiver.ids)),
-        "latency_p50_s": round(statistics.median(latencies), 2) if latencies else None,
-        "latency_p95_s": (
-            round(latencies[int(0.95 * (len(latencies) - 1))], 2) if latencies else None
-        ),
+        "cold_burst_fetch_to_webhook_s": _p50_p95(cold_burst),
+        "news_alerts": len(news_waits),
+        "news_published_to_webhook_s": _p50_p95(news_waits),
+        "news_fetch_to_webhook_s": _p50_p95(news_pipeline),
         "steady_polls_per_node": steady_polls,
         "steady_cpu_per_node_s": [round(cpu, 2) for cpu in steady_cpu],
         "steady_cpu_per_1000_polls_s": round(sum(steady_cpu) / polls * 1000, 3) if polls else None,
@@ -349,12 +403,17 @@ def run(
     return result
 
 
+def _pair(values: tuple[float | None, float | None]) -> str:
+    return f"{values[0]} s / {values[1]} s"
+
+
 def _table(runs: list[dict[str, Any]]) -> str:
     lines = [
         "| engine | nodes | cold: fetched + delivered | CPU per node, cold | 200s | "
-        "webhook posts / ids / sent | fetch → webhook p50 / p95 | steady polls per node | "
-        "steady CPU per 1,000 polls | peak RSS per node | shortest gap |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "webhook posts / ids / sent | cold burst: fetch → webhook p50 / p95 | "
+        "news: published → webhook p50 / p95 | news: fetch → webhook p50 / p95 | "
+        "steady polls per node | steady CPU per 1,000 polls | peak RSS per node | shortest gap |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         cpu = " / ".join(f"{c:.0f} s" for c in r["cold_cpu_per_node_s"])
@@ -363,7 +422,9 @@ def _table(runs: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['engine']} | {r['nodes']} | {r['cold_s']:.1f} s | {cpu} | "
             f"{r['fetches_in_cold_cycle']:,} | {r['webhook_posts']} / {r['webhook_ids']} / "
-            f"{r['deliveries_sent']} | {r['latency_p50_s']} s / {r['latency_p95_s']} s | "
+            f"{r['deliveries_sent']} | {_pair(r['cold_burst_fetch_to_webhook_s'])} | "
+            f"{_pair(r['news_published_to_webhook_s'])} ({r['news_alerts']} alerts) | "
+            f"{_pair(r['news_fetch_to_webhook_s'])} | "
             f"{polls} | {r['steady_cpu_per_1000_polls_s']} s | {rss} | "
             f"{r['shortest_gap_s']} s |"
         )
@@ -381,6 +442,12 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=1, help="intervals in the steady window")
     parser.add_argument("--hosts", type=int, default=97, help="loopback addresses to serve from")
     parser.add_argument("--check", action="store_true", help="fail if a feed came too soon")
+    parser.add_argument(
+        "--tree",
+        type=Path,
+        default=ROOT,
+        help="source tree to run (`git archive HEAD | tar -x -C DIR` gives HEAD's)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep each run's folder (logs, db)")
     args = parser.parse_args()
     raise_fd_limit()

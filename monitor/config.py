@@ -389,7 +389,7 @@ class RetentionConfig(_Frozen):
 
 def _lease(value: object) -> timedelta:
     duration = parse_duration(value)
-    # Heartbeats and renewals come every lease/3, and stored times have whole seconds.
+    # Heartbeats and renewals come every lease/3: not more often than once a second.
     if duration < timedelta(seconds=3):
         raise ValueError("must be at least 3s")
     return duration

@@ -23,6 +23,7 @@ import structlog
 from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.store.housekeeping import StoreSummary
+from monitor.store.schema import shown
 
 __all__ = ["HealthReport", "HealthServer", "degradations", "failing_too_long"]
 
@@ -134,7 +135,7 @@ def degradations(
         since = datetime.fromisoformat(feed.failing_since)
         if now - since >= failing_too_long(intervals[feed.name]):
             problems.append(
-                f"feed {feed.name!r} failing since {feed.failing_since}"
+                f"feed {feed.name!r} failing since {shown(feed.failing_since)}"
                 f" ({feed.errors} failed polls): {feed.last_error}"
             )
     dead = sum(row.count for row in summary.dead_last_24h)

@@ -34,7 +34,7 @@ from monitor.health import HealthReport, HealthServer, degradations
 from monitor.metrics import Metrics
 from monitor.notify import Notifier
 from monitor.redact import Redactor
-from monitor.store import iso, utcnow
+from monitor.store import iso, shown, utcnow
 from monitor.store.housekeeping import StoreSummary
 from monitor.store.thread import StoreThread
 from monitor.watch import ConfigWatcher, config_files
@@ -395,7 +395,7 @@ class Operations:
                 "oldest_pending_seconds": summary.oldest_pending_seconds,
                 "dead_by_sink": {d.sink: d.count for d in summary.deliveries if d.status == "dead"},
             }
-            details["last_poll_at"] = iso(summary.last_poll_at)
+            details["last_poll_at"] = shown(summary.last_poll_at)
         return HealthReport(
             writable,
             self._stopping,

@@ -1,9 +1,11 @@
-"""The daemon: one `Monitor` owns the config, the store, the fetcher and the scheduler.
+"""The daemon: one `Monitor` owns the runtime, the store and the scheduler.
 
-Stages run where they cannot block the event loop: parsing in worker processes, analysis on
-one thread, SQLite on one writer thread. The schedule lives in the store (`monitor.scheduler`),
-so several daemons on one database share the feeds. Reload builds a new config and analyzer and
-swaps them in between polls, and marks the new set of feeds in the store.
+The runtime (`monitor.runtime`: the config, its analyzer, fetcher and limits) is one immutable
+object; a reload builds the next one and swaps it in whole, and each poll runs under the one it
+started with. A poll is one pipeline (`Monitor._pipeline`: fetch → parse → new items → analyze
+→ store). Stages run where they cannot block the event loop: parsing in worker processes,
+analysis on one thread, the store on one writer thread. The schedule lives in the store
+(`monitor.scheduler`), so several daemons on one database share the feeds.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import structlog
 
-from monitor.analyze import Analyzer, analyze_in_worker, parse_and_analyze, worker_analyzer
+from monitor.analyze import Analyzer, analyze_in_worker, parse_and_analyze
 from monitor.article import ArticleJob, ArticleReader
 from monitor.config import Config, FeedConfig, PollingConfig
 from monitor.deliver import Dispatcher, DispatchReport
@@ -34,8 +36,9 @@ from monitor.incident_desk import IncidentDesk, incident_settings
 from monitor.incidents import Report, default_reader
 from monitor.models import Analysis, Item, Match, ParsedFeed
 from monitor.parse import CONTENT_CHARS, parse_feed
-from monitor.scheduler import Scheduler, default_node_name, whole_second
-from monitor.store import AlertPlan, FeedState, NewItem, PollWrite, Store, utcnow
+from monitor.runtime import LazyAnalyzer, Runtime, build_runtime
+from monitor.scheduler import Scheduler, default_node_name
+from monitor.store import AlertPlan, FeedState, NewItem, PollWrite, Store, shown, utcnow
 from monitor.store.thread import StoreThread
 from monitor.store.translations import UntranslatedItem
 from monitor.translate import Translation, TranslationJob, TranslationWorker, Translator
@@ -172,7 +175,6 @@ class Monitor:
         make_fetcher: Callable[[PollingConfig], Fetcher] = Fetcher,
         ops: Operations | None = None,
     ) -> None:
-        self.config = config
         self._ops = ops
         self._database = config.database
         self.node = config.cluster.node or default_node_name()
@@ -186,10 +188,9 @@ class Monitor:
         store.desk = self._desk
         self._store = StoreThread(store, on_lost=self._store_lost)
         self._make_fetcher = make_fetcher
-        self._fetcher = make_fetcher(config.polling)
+        self._runtime: Runtime = build_runtime(config, make_fetcher)
+        """Replaced whole by `reload`; a poll takes it once, when it starts."""
         self._retiring: dict[Fetcher, asyncio.Task[None]] = {}
-        self._built_analyzer: Analyzer | None = None
-        self._analyzer_lock = threading.Lock()
         self._analysis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze")
         self._rng = random.Random()
         self._dispatcher = Dispatcher(
@@ -221,26 +222,30 @@ class Monitor:
         )
         self._parse_workers = parse_workers if parse_workers is not None else (os.cpu_count() or 1)
         self._parse_pool: Executor | None = None
-        self._feeds_by_name: dict[str, FeedConfig] = {}
-        self._feeds_of: Config | None = None
         self._scheduler: Scheduler | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
-        # A poll holds a slot from fetch to store, so fetched bodies cannot pile up in memory
-        # faster than they are parsed and stored.
-        self._slots = asyncio.Semaphore(config.polling.concurrency)
+        """The scheduled polls under way, drained on SIGTERM."""
+        self._polls: set[asyncio.Task[Any]] = set()
+        """Every poll under way, scheduled or `poll-once`'s: a retired fetcher waits for them."""
         self.stopping = asyncio.Event()
         self.store_lost: StoreFileLost | None = None
         """Set when the database file was deleted or replaced: `run` returns, to exit non-zero."""
 
     @property
+    def config(self) -> Config:
+        """The config in force: the current runtime's."""
+        return self._runtime.config
+
+    @property
+    def runtime(self) -> Runtime:
+        """The current config's runtime (`monitor.runtime`); a reload replaces it whole."""
+        return self._runtime
+
+    @property
     def analyzer(self) -> Analyzer:
-        """Built on first use (language profiles, the compiled matcher: about 0.1 s and 4 MB),
-        so a `poll-once` that finds nothing new never pays for it. Used from the analysis and
-        the translation threads, hence the lock."""
-        with self._analyzer_lock:
-            if self._built_analyzer is None:
-                self._built_analyzer = Analyzer(self.config.watchlists)
-            return self._built_analyzer
+        """The current config's analyzer, built on first use (`monitor.runtime.LazyAnalyzer`),
+        so a `poll-once` that finds nothing new never pays for it."""
+        return self._runtime.analyzer.get()
 
     @property
     def store_thread(self) -> StoreThread:
@@ -266,7 +271,7 @@ class Monitor:
         for closing in retiring.values():
             closing.cancel()
         await asyncio.gather(*retiring.values(), return_exceptions=True)
-        for fetcher in [*retiring, self._fetcher]:
+        for fetcher in [*retiring, self._runtime.fetcher]:
             await fetcher.aclose()
         self._analysis.shutdown(wait=True)
         if self._parse_pool is not None:
@@ -282,27 +287,26 @@ class Monitor:
         """The configured feeds in the store: new ones get a first poll spread over
         min(interval, 30 s), so a start does not fetch them all at once; the others are no
         longer leased by any node."""
-        feeds = self.config.feeds
+        config = self.config
+        feeds = config.feeds
         await self._store.call(self.store.sync_feeds, feeds)
         now = utcnow()
         first = {
             feed.name: now
             + timedelta(
-                seconds=min(self.config.feed_interval(feed).total_seconds(), 30.0)
-                * self._rng.random()
+                seconds=min(config.feed_interval(feed).total_seconds(), 30.0) * self._rng.random()
             )
             for feed in feeds
         }
         await self._store.call(self.store.schedule_feeds, [feed.name for feed in feeds], first)
 
-    def _next_poll(self, feed: FeedConfig, now: datetime) -> datetime:
-        """The feed's next turn: its interval ± `jitter` of it, never before the interval's
-        whole second (times are stored in whole seconds, rounding down would make it early)."""
-        interval = self.config.feed_interval(feed).total_seconds()
-        jitter = self.config.polling.jitter
+    def _next_poll(self, rt: Runtime, feed: FeedConfig, now: datetime) -> datetime:
+        """The feed's next turn: its interval ± `jitter` of it."""
+        interval = rt.config.feed_interval(feed).total_seconds()
+        jitter = rt.polling.jitter
         if jitter:
             interval *= 1 + jitter * self._rng.uniform(-1.0, 1.0)
-        return whole_second(now + timedelta(seconds=interval))
+        return now + timedelta(seconds=interval)
 
     # One poll ----------------------------------------------------------------------------
 
@@ -325,39 +329,48 @@ class Monitor:
         (report,) = await self.poll_once([feed.name])
         return report
 
-    async def _poll_feed(self, feed: FeedConfig, state: FeedState) -> PollReport:
+    async def _poll_feed(self, rt: Runtime, feed: FeedConfig, state: FeedState) -> PollReport:
+        """One poll of `feed`, leased to this node (`state`), under `rt`, the runtime it
+        started with: its limits around `_pipeline`, and any failure recorded as the feed's."""
         started = time.perf_counter()
-        # A reload swaps both; a poll keeps the ones it started with.
-        fetcher, slots = self._fetcher, self._slots
-        with structlog.contextvars.bound_contextvars(feed=feed.name):
+        with structlog.contextvars.bound_contextvars(feed=feed.name), self._polling():
             try:
                 # The host's turn first, a global slot only then: feeds queued behind a slow
-                # host hold no slot that another host's feed could use.
-                async with fetcher.host_slot(state.fetch_url), slots:
-                    report = await self._poll(feed, state, fetcher, started)
+                # host hold no slot that another host's feed could use. A slot is held from
+                # fetch to store, so fetched bodies cannot pile up in memory faster than they
+                # are parsed and stored.
+                async with rt.fetcher.host_slot(state.fetch_url), rt.slots:
+                    report = await self._pipeline(rt, feed, state, started)
             except FetchError as exc:  # the host is backed off: failed without a request
-                report = await self._failed(feed, state, str(exc), None, exc.retry_after, started)
+                report = await self._failed(
+                    rt, feed, state, str(exc), None, exc.retry_after, started
+                )
             except StoreFileLost:
                 raise  # not this feed's failure, and nothing can record it: the daemon stops
             except Exception as exc:
                 # A bug in one feed's poll must not stop the others; it shows as failing.
                 log.exception("feed.crashed", error=repr(exc))
                 report = await self._failed(
-                    feed, state, f"internal error: {exc!r}", None, None, started
+                    rt, feed, state, f"internal error: {exc!r}", None, None, started
                 )
         return report
 
-    async def _poll(
-        self, feed: FeedConfig, state: FeedState, fetcher: Fetcher, started: float
+    async def _pipeline(
+        self, rt: Runtime, feed: FeedConfig, state: FeedState, started: float
     ) -> PollReport:
+        """The per-feed pipeline: fetch → parse → new items → analyze → store, then queue
+        translations and articles. It reads settings from `rt` only, never `self.config`: a
+        reload during the poll changes nothing in it."""
         try:
-            fetched = await fetcher.get(
+            fetched = await rt.fetcher.get(
                 state.fetch_url, state.etag, state.last_modified, origin=feed.url
             )
         except FetchError as exc:
-            return await self._failed(feed, state, str(exc), exc.status, exc.retry_after, started)
+            return await self._failed(
+                rt, feed, state, str(exc), exc.status, exc.retry_after, started
+            )
         now = utcnow()
-        next_poll = self._next_poll(feed, now)
+        next_poll = self._next_poll(rt, feed, now)
         if fetched.moved_to:
             log.warning("feed.moved", url=state.fetch_url, moved_to=fetched.moved_to)
         if fetched.not_modified:
@@ -375,16 +388,16 @@ class Monitor:
             log.info("feed.polled", status=304, new=0, seconds=_since(started))
             return PollReport(feed.name, "not_modified", 304, seconds=_since(started))
         try:
-            parsed, analyzed = await self._parse(fetched, feed, state.never_polled)
+            parsed, analyzed = await self._parse(rt, fetched, feed, state.never_polled)
         except FetchError as exc:
-            return await self._failed(feed, state, str(exc), fetched.status, None, started)
+            return await self._failed(rt, feed, state, str(exc), fetched.status, None, started)
         if parsed.warning:
             log.info("feed.parse_warning", warning=parsed.warning, items=len(parsed.items))
         items = list({item.guid: item for item in reversed(parsed.items)}.values())[::-1]
         known = await self._store.call(self.store.known_guids, state.id, [i.guid for i in items])
         fresh = [item for item in items if item.guid not in known]
         new_items = await self._analyze(
-            fresh, feed, state.never_polled, now, len(fetched.content), analyzed
+            rt, fresh, feed, state.never_polled, now, len(fetched.content), analyzed
         )
         held_back = sum(1 for new in new_items if new.analysis.matches and not new.alerts)
         write = PollWrite(
@@ -410,9 +423,7 @@ class Monitor:
                     new.item.summary,
                     new.analysis.language,
                     matched=bool(new.analysis.matches),
-                    alertable=alertable(
-                        new.item, state.never_polled, now, self.config.polling.backfill
-                    ),
+                    alertable=alertable(new.item, state.never_polled, now, rt.polling.backfill),
                 )
                 for item_id, new in result.stored
             ]
@@ -420,7 +431,7 @@ class Monitor:
         if self._ops is not None:
             self._ops.metrics.set_translation_queue(self._translation.queued)
         if feed.full_text:
-            self._read_articles(feed, result.stored, state.never_polled, now)
+            self._read_articles(rt, feed, result.stored, state.never_polled, now)
         log.info(
             "feed.polled",
             status=fetched.status,
@@ -442,7 +453,7 @@ class Monitor:
         )
 
     async def _parse(
-        self, fetched: FetchResult, feed: FeedConfig, first_poll: bool
+        self, rt: Runtime, fetched: FetchResult, feed: FeedConfig, first_poll: bool
     ) -> tuple[ParsedFeed, dict[int, Analysis]]:
         """The document parsed where its size says (`_parse_executor`), and on a feed's first
         poll, when every item is new, its items analyzed in the same worker task (issue 14):
@@ -451,12 +462,12 @@ class Monitor:
         args = (fetched.content, fetched.content_type, fetched.url)
         if executor is self._analysis or not first_poll:
             return await self._in_executor(executor, parse_feed, *args), {}
-        spec = worker_analyzer(self.config.watchlists)
+        spec = rt.analyzer.worker_spec()
         parsed, analyses = await self._in_executor(
             executor, parse_and_analyze, spec.key, None, feed.language, *args
         )
         if analyses is None:  # that worker lacks these watchlists: send them
-            analyses = await self._analyze_in_worker(executor, feed, parsed.items, spec.payload)
+            analyses = await self._analyze_in_worker(rt, executor, feed, parsed.items, spec.payload)
         return parsed, {id(item): a for item, a in zip(parsed.items, analyses, strict=True)}
 
     async def _in_executor(self, executor: Executor, fn: Callable[..., T], *args: Any) -> T:
@@ -477,12 +488,13 @@ class Monitor:
 
     async def _analyze_in_worker(
         self,
+        rt: Runtime,
         executor: Executor,
         feed: FeedConfig,
         items: Sequence[Item],
         payload: bytes | None = None,
     ) -> tuple[Analysis, ...]:
-        spec = worker_analyzer(self.config.watchlists)
+        spec = rt.analyzer.worker_spec()
         texts = [(item.title, item.summary, item.content) for item in items]
         analyses = await self._in_executor(
             executor, analyze_in_worker, spec.key, payload, feed.language, texts
@@ -496,6 +508,7 @@ class Monitor:
 
     async def _analyze(
         self,
+        rt: Runtime,
         items: Sequence[Item],
         feed: FeedConfig,
         first_poll: bool,
@@ -509,27 +522,28 @@ class Monitor:
         executor = self._parse_executor(size)
         todo = [item for item in items if id(item) not in analyzed]
         if todo and executor is not self._analysis:
-            done = await self._analyze_in_worker(executor, feed, todo)
+            done = await self._analyze_in_worker(rt, executor, feed, todo)
             analyzed = {**analyzed, **{id(i): a for i, a in zip(todo, done, strict=True)}}
             todo = []
         if not todo:  # alert plans only: no need to leave the loop
-            return self._analyze_items(items, feed, first_poll, now, analyzed)
+            return self._analyze_items(rt, items, feed, first_poll, now, analyzed)
         return await asyncio.get_running_loop().run_in_executor(
-            self._analysis, self._analyze_items, items, feed, first_poll, now, analyzed
+            self._analysis, self._analyze_items, rt, items, feed, first_poll, now, analyzed
         )
 
     def _analyze_items(
         self,
+        rt: Runtime,
         items: Sequence[Item],
         feed: FeedConfig,
         first_poll: bool,
         now: datetime,
         analyzed: dict[int, Analysis] | None = None,
     ) -> list[NewItem]:
-        config = self.config
+        config = rt.config
         out = []
         for item in items:
-            analysis = (analyzed or {}).get(id(item)) or self.analyzer.analyze(
+            analysis = (analyzed or {}).get(id(item)) or rt.analyzer.get().analyze(
                 item.title, item.summary, feed.language, content=item.content
             )
             plans: tuple[AlertPlan, ...] = ()
@@ -547,7 +561,7 @@ class Monitor:
         )
 
     def _requeue_jobs(self, rows: Sequence[UntranslatedItem]) -> list[TranslationJob]:
-        analyzer = self.analyzer
+        analyzer = self._runtime.analyzer.get()
         return [
             TranslationJob(
                 row.item_id,
@@ -573,11 +587,13 @@ class Monitor:
         A story that already alerted for a watchlist is skipped by the store's unique key, so
         this may return plans for watchlists the original text matched too.
         """
-        matches = self.analyzer.match_english(translation.title, translation.summary)
-        return alert_plans(self.config, matches)
+        rt = self._runtime  # once: its analyzer and its watchlists agree
+        matches = rt.analyzer.get().match_english(translation.title, translation.summary)
+        return alert_plans(rt.config, matches)
 
     def _read_articles(
         self,
+        rt: Runtime,
         feed: FeedConfig,
         stored: Sequence[tuple[int, NewItem]],
         first_poll: bool,
@@ -586,7 +602,7 @@ class Monitor:
         """Queue the articles of a `full_text` feed's new items, after the poll stored them and
         their alerts. Items that may not alert (backfill) are not read: nothing could come of it.
         """
-        backfill = self.config.polling.backfill
+        backfill = rt.polling.backfill
         self._articles.submit(
             [
                 ArticleJob(
@@ -608,12 +624,14 @@ class Monitor:
         The text is matched with the item's title and summary, so a watchlist's `none` term in
         any of them excludes the item; only watchlists the text itself matched are planned.
         """
-        matches = self.analyzer.match(job.title, job.summary, text)
+        rt = self._runtime  # once: its analyzer and its watchlists agree
+        matches = rt.analyzer.get().match(job.title, job.summary, text)
         found = {m.watchlist for m in matches if m.field == "content"}
-        return alert_plans(self.config, [m for m in matches if m.watchlist in found])
+        return alert_plans(rt.config, [m for m in matches if m.watchlist in found])
 
     async def _failed(
         self,
+        rt: Runtime,
         feed: FeedConfig,
         state: FeedState,
         error: str,
@@ -623,13 +641,13 @@ class Monitor:
     ) -> PollReport:
         errors = state.error_count + 1
         delay = backoff_delay(
-            self.config.feed_interval(feed),
+            rt.config.feed_interval(feed),
             errors,
-            self.config.polling.max_backoff,
+            rt.polling.max_backoff,
             retry_after,
             self._rng,
         )
-        next_poll = whole_second(utcnow() + delay)
+        next_poll = utcnow() + delay
         errors = await self._store.call(
             self.store.record_failure, state.id, error, status, next_poll
         )
@@ -645,7 +663,8 @@ class Monitor:
     async def poll_once(self, names: Sequence[str] | None = None) -> list[PollReport]:
         """One cycle over the feeds (all, or those named), concurrently, whatever their
         schedule; a feed another live node polls now is skipped (its lease says so)."""
-        feeds = [f for f in self.config.feeds if names is None or f.name in names]
+        rt = self._runtime  # the whole cycle runs under it, whatever a reload does meanwhile
+        feeds = [f for f in rt.config.feeds if names is None or f.name in names]
         now = utcnow()
         # A name of its own, even beside a daemon of this config with a fixed `cluster.node`.
         node = default_node_name()
@@ -654,13 +673,13 @@ class Monitor:
             node,
             [feed.name for feed in feeds],
             now,
-            whole_second(now + self.config.cluster.lease),
+            now + rt.config.cluster.lease,
         )
         try:
             reports = list(
                 await asyncio.gather(
                     *(
-                        self._poll_feed(feed, leased[feed.name])
+                        self._poll_feed(rt, feed, leased[feed.name])
                         if feed.name in leased
                         else self._skipped(feed, held.get(feed.name))
                         for feed in feeds
@@ -679,7 +698,7 @@ class Monitor:
 
     async def _skipped(self, feed: FeedConfig, holder: tuple[str, str] | None) -> PollReport:
         node, until = holder or ("?", "?")
-        why = f"polled by node {node} now (its lease ends {until})"
+        why = f"polled by node {node} now (its lease ends {shown(until) if holder else until})"
         log.info("feed.skipped", feed=feed.name, node=node, lease_until=until)
         return PollReport(feed.name, "skipped", error=why)
 
@@ -698,7 +717,8 @@ class Monitor:
     # The daemon --------------------------------------------------------------------------
 
     async def _scheduled_poll(self, state: FeedState) -> None:
-        feed = self._feed(state.name)
+        rt = self._runtime  # taken once: the poll runs under it to its end
+        feed = rt.feeds.get(state.name)
         if feed is None or self.stopping.is_set():
             # Leased just before a reload removed it, or while stopping: another node (or the
             # next start) decides.
@@ -709,7 +729,7 @@ class Monitor:
         if task is not None:
             self._in_flight.add(task)
         try:
-            report = await self._poll_feed(feed, state)
+            report = await self._poll_feed(rt, feed, state)
         except StoreFileLost:
             return  # logged once by the store thread, which stops the daemon
         except asyncio.CancelledError:
@@ -722,27 +742,24 @@ class Monitor:
         if self._ops is not None:
             self._ops.polled(report)
 
-    def _feed(self, name: str) -> FeedConfig | None:
-        # A lookup, not a scan: at thousands of feeds, a scan per poll cost more than the poll.
-        config = self.config
-        if self._feeds_of is not config:
-            self._feeds_by_name = {feed.name: feed for feed in config.feeds}
-            self._feeds_of = config
-        return self._feeds_by_name.get(name)
-
     async def reload(self, config: Config) -> None:
-        """Swap in a new, already validated config; in-flight polls finish under the old one."""
-        analyzer = await asyncio.get_running_loop().run_in_executor(
-            self._analysis, Analyzer, config.watchlists, self.analyzer.identifier
-        )
-        with self._analyzer_lock:
-            self._built_analyzer = analyzer
-        if config.polling.concurrency != self.config.polling.concurrency:
-            self._slots = asyncio.Semaphore(config.polling.concurrency)
-        if config.polling != self._fetcher.polling:
-            self._retire(self._fetcher)
-            self._fetcher = self._make_fetcher(config.polling)
-        self.config = config
+        """Swap in a new, already validated config; in-flight polls finish under the old one.
+
+        The polling side is one `Runtime`, built whole from `config` and swapped in with one
+        assignment: a poll started after it reads only new settings. The long-lived parts
+        with queues of their own (deliveries, translations, articles, the incident desk) are
+        reconfigured from the same config right after."""
+        analyzer = LazyAnalyzer(config, self._runtime.analyzer)
+        if self._runtime.analyzer.built is not None:
+            # A daemon's analyzer is in use (run() built it): build the new one now, off the
+            # loop, rather than in the first poll or translation that needs it.
+            await asyncio.get_running_loop().run_in_executor(self._analysis, analyzer.get)
+        # No await from here to the swap: a reload under way meanwhile cannot interleave.
+        old = self._runtime
+        rt = build_runtime(config, self._make_fetcher, old, analyzer=analyzer)
+        self._runtime = rt
+        if rt.fetcher is not old.fetcher:
+            self._retire(old.fetcher)
         await self._store.call(self._desk.reconfigure, incident_settings(config.incidents))
         self._dispatcher.reconfigure(config)
         self._translation.reconfigure(config)
@@ -770,9 +787,23 @@ class Monitor:
         log.info("config.reloaded", feeds=len(config.feeds), watchlists=len(config.watchlists))
         _log_warnings(config)
 
+    @contextlib.contextmanager
+    def _polling(self) -> Iterator[None]:
+        """The current task is a poll (scheduled or `poll-once`'s) until the block ends: a
+        fetcher a reload replaced is closed only after it."""
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self._polls.add(task)
+        try:
+            yield
+        finally:
+            self._polls.discard(task)
+
     def _retire(self, fetcher: Fetcher) -> None:
         """Close a replaced fetcher once the polls that may still use it have finished."""
-        polls = set(self._in_flight)
+        polls = set(self._polls)
 
         async def close() -> None:
             if polls:
@@ -795,7 +826,7 @@ class Monitor:
             self._scheduled_poll,
             # Room for polls waiting on a host's turn or a slot, bounded so that other
             # nodes get their share of a burst of due feeds.
-            lambda: 4 * self.config.polling.concurrency,
+            lambda: 4 * self._runtime.polling.concurrency,
         )
         await scheduler.join()
         scheduling = asyncio.create_task(scheduler.run(self.stopping))

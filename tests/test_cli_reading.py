@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -10,7 +11,7 @@ from receivers import add_alerts
 
 from monitor.cli import cli
 from monitor.config import Config
-from monitor.store import Store
+from monitor.store import Store, iso
 from monitor.store.schema import migrations
 
 
@@ -40,6 +41,31 @@ def test_alerts_matches_the_watchlist_name_whatever_its_case(make_config: Any) -
     empty = invoke(config, "alerts", "--watchlist", "Diyala")
     assert (empty.exit_code, empty.stdout) == (0, "")
     assert empty.stderr == "no diyala alerts in the last 24h\n"
+
+
+def test_alerts_and_feeds_show_to_the_second_the_times_stored_to_the_millisecond(
+    make_config: Any,
+) -> None:
+    config = _config(make_config)
+    now = datetime.now(UTC).replace(microsecond=123456)
+    store = Store.open(config.database)
+    try:
+        add_alerts(store, [], now=now)
+        stored = store.db.execute("SELECT created_at, next_poll_at FROM alerts, feeds").fetchone()
+    finally:
+        store.close()
+    later = now + timedelta(minutes=10)
+    assert tuple(stored) == (iso(now), iso(later))
+    assert stored[0].endswith(".123+00:00")
+    alerts = invoke(config, "alerts")
+    assert alerts.exit_code == 0, alerts.output
+    assert alerts.stdout.startswith(f"{now.isoformat(timespec='seconds')}  [high] khanaqin: ")
+    feeds = invoke(config, "feeds")
+    assert feeds.exit_code == 0, feeds.output
+    assert feeds.stdout == (
+        f"Desk: ok {now.isoformat(timespec='seconds')}; 1 items;"
+        f" next {later.isoformat(timespec='seconds')}\n"
+    )
 
 
 def test_alerts_for_an_unknown_watchlist_exits_2_and_names_the_known_ones(

@@ -15,7 +15,7 @@ from conftest import FeedServer, rss, write_config
 
 from monitor.config import FeedConfig
 from monitor.service import Monitor
-from monitor.store import PollWrite, Store
+from monitor.store import PollWrite, Store, iso
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -38,7 +38,7 @@ def test_a_due_feed_is_leased_by_one_node_until_its_lease_ends(store_target: Pat
         # ends (should its node die).
         second = b.lease_due("b", NOW, NOW + LEASE, 10)
         assert [s.name for s in second.feeds] == ["f2"]
-        assert second.next_due == (NOW + LEASE).isoformat()
+        assert second.next_due == iso(NOW + LEASE)
         assert b.lease_due("c", NOW + LEASE / 2, NOW + LEASE, 10).feeds == ()
         # Node a dies: once its leases end, b takes its feeds.
         late = NOW + LEASE + timedelta(seconds=1)
@@ -64,14 +64,14 @@ def test_a_poll_write_sets_the_next_turn_and_ends_the_lease(store_target: Path |
             "SELECT name, leased_by, lease_until, next_poll_at FROM feeds ORDER BY name"
         ).fetchall()
         assert [tuple(r) for r in rows] == [
-            ("f0", None, None, later.isoformat()),
-            ("f1", None, None, later.isoformat()),
-            ("f2", None, None, (NOW + timedelta(minutes=20)).isoformat()),
+            ("f0", None, None, iso(later)),
+            ("f1", None, None, iso(later)),
+            ("f2", None, None, iso(NOW + timedelta(minutes=20))),
         ]
         # Free, but not due before their next turn; the earliest is what the loop sleeps to.
         after = store.lease_due("b", NOW + timedelta(minutes=1), NOW + LEASE, 10)
         assert after.feeds == ()
-        assert after.next_due == later.isoformat()
+        assert after.next_due == iso(later)
         assert len(store.lease_due("b", later, later + LEASE, 10).feeds) == 2
     finally:
         store.close()
@@ -105,8 +105,8 @@ def test_first_polls_are_set_once_by_whichever_node_comes_first(
         a.schedule_feeds(["f0", "f1"], {"f0": NOW + timedelta(seconds=5)})
         b.schedule_feeds(["f0", "f1"], {"f0": NOW, "f1": NOW + timedelta(seconds=9)})
         states = a.feed_states()
-        assert states["f0"].next_poll_at == (NOW + timedelta(seconds=5)).isoformat()
-        assert states["f1"].next_poll_at == (NOW + timedelta(seconds=9)).isoformat()
+        assert states["f0"].next_poll_at == iso(NOW + timedelta(seconds=5))
+        assert states["f1"].next_poll_at == iso(NOW + timedelta(seconds=9))
     finally:
         a.close()
         b.close()
@@ -129,7 +129,7 @@ def test_heartbeats_renew_the_leases_of_running_polls_and_leave_gives_them_back(
             "a",
             "host-a",
             11,
-            half.isoformat(),
+            iso(half),
             3,
         )
         past = NOW + LEASE + timedelta(seconds=1)
@@ -157,7 +157,7 @@ def test_poll_once_leases_what_it_polls_and_says_who_holds_the_rest(
         a.lease_due("daemon", NOW, NOW + LEASE, 1)  # f0
         leased, held = b.lease_named("cli", ["f0", "f1", "f2"], NOW, NOW + LEASE)
         assert sorted(leased) == ["f1", "f2"]
-        assert held == {"f0": ("daemon", (NOW + LEASE).isoformat())}
+        assert held == {"f0": ("daemon", iso(NOW + LEASE))}
         # The daemon's next look finds them leased by the command.
         assert a.lease_due("daemon", NOW, NOW + LEASE, 10, busy=[ids["f0"]]).feeds == ()
     finally:

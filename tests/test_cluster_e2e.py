@@ -37,8 +37,8 @@ from monitor.store import Store
 SECRET = "whsec_" + base64.b64encode(b"news-monitor cluster test secret!").decode()
 INTERVAL = 2.0
 LEASE = 3.0
-RESOLUTION = 1.0
-"""Stored times have whole seconds: a lease's end is rounded up to the next one."""
+RESOLUTION = 0.001
+"""Stored times have milliseconds: a lease's end is cut to one."""
 
 
 class Daemon:

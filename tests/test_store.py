@@ -6,7 +6,7 @@ Tests taking `store_target` run twice: on a SQLite file and on a fresh PostgreSQ
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from pg import integrity_errors
 from monitor.config import FeedConfig
 from monitor.errors import StoreError
 from monitor.models import Analysis, Item, Match
-from monitor.store import AlertPlan, NewItem, PollWrite, Store
+from monitor.store import AlertPlan, NewItem, PollWrite, Store, iso, shown
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -78,6 +78,68 @@ def test_alert_and_its_deliveries_are_written_together_once_per_story(
     statuses = store.db.execute("SELECT sink, status FROM deliveries ORDER BY sink").fetchall()
     assert statuses == [("chat", "pending"), ("siem", "pending")]
     store.close()
+
+
+def test_stored_times_have_milliseconds_and_are_shown_to_the_second() -> None:
+    moment = datetime(2026, 11, 24, 15, 0, 0, 123456, tzinfo=timezone(timedelta(hours=3)))
+    assert iso(moment) == "2026-11-24T12:00:00.123+00:00"
+    assert iso(NOW) == "2026-11-24T12:00:00.000+00:00"
+    assert iso(None) is None
+    # People see what they always saw, from a stored time of either format or a datetime.
+    assert shown(iso(moment)) == shown("2026-11-24T12:00:00+00:00") == shown(moment)
+    assert shown(moment) == "2026-11-24T12:00:00+00:00"
+
+
+def test_rows_from_before_milliseconds_are_due_in_the_right_order_among_new_ones(
+    store_target: Path | str,
+) -> None:
+    """A database written before stored times had milliseconds keeps its whole-second rows
+    (`...T12:00:00+00:00`); they are compared as text with new ones (`...T12:00:00.250+00:00`)
+    in one query. `+` sorts before `.`: a whole second is never after a time within it."""
+    old, old_next = "2026-11-24T12:00:00+00:00", "2026-11-24T12:00:01+00:00"
+    ms = timedelta(milliseconds=1)
+    store = Store.open(store_target)
+    try:
+        names = ["old", "old-next", "new"]
+        states = store.sync_feeds(
+            [FeedConfig(name=n, url=f"https://{n}.example/rss") for n in names]
+        )
+        store.schedule_feeds(names, {"new": NOW + 250 * ms})
+        for name, text in (("old", old), ("old-next", old_next)):
+            store.db.execute("UPDATE feeds SET next_poll_at = ? WHERE name = ?", [text, name])
+        lease = timedelta(minutes=1)
+        # Due feeds: the old row at 12:00:00 is due 100 ms later, the new one is not yet.
+        first = store.lease_due("a", NOW + 100 * ms, NOW + lease, 10)
+        assert [s.name for s in first.feeds] == ["old"]
+        assert first.next_due == "2026-11-24T12:00:00.250+00:00"
+        second = store.lease_due("a", NOW + 999 * ms, NOW + lease, 10)
+        assert [s.name for s in second.feeds] == ["new"]
+        assert second.next_due == old_next
+        assert [s.name for s in store.lease_due("a", NOW + 1000 * ms, NOW + lease, 10).feeds] == [
+            "old-next"
+        ]
+
+        # Due deliveries: the same on the outbox, one sink, three reports.
+        items = [_item(f"a-{n}", f"url:https://example.org/{n}") for n in range(3)]
+        store.record_poll(_write(states["old"].id, *items), NOW)
+        ids = [
+            row[0]
+            for row in store.db.execute(
+                "SELECT id FROM deliveries WHERE sink = 'chat' ORDER BY id"
+            ).fetchall()
+        ]
+        for delivery, text in zip(ids, (old, old_next, iso(NOW + 750 * ms)), strict=True):
+            store.db.execute(
+                "UPDATE deliveries SET next_attempt_at = ? WHERE id = ?", [text, delivery]
+            )
+        window = NOW - timedelta(hours=1)
+        due = [d.id for d in store.outbox_batch("chat", NOW + 500 * ms, window).due]
+        assert due == [ids[0]]
+        due = [d.id for d in store.outbox_batch("chat", NOW + 999 * ms, window).due]
+        assert due == [ids[0], ids[2]]
+        assert store.next_due("chat") == NOW
+    finally:
+        store.close()
 
 
 def test_schema_refuses_duplicate_items_and_unknown_delivery_status(

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from monitor.config import FeedConfig
 from monitor.errors import StoreFileLost
 from monitor.service import Monitor
-from monitor.store import PollWrite, Store
+from monitor.store import PollWrite, Store, iso
 from monitor.store.thread import StoreThread
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -108,7 +108,7 @@ def test_queued_304s_are_committed_on_close(store_target: Path | str) -> None:
     reopened = Store.open(path)
     rows = reopened.feed_health()
     reopened.close()
-    assert {(row["last_status"], row["last_ok_at"]) for row in rows} == {(304, NOW.isoformat())}
+    assert {(row["last_status"], row["last_ok_at"]) for row in rows} == {(304, iso(NOW))}
 
 
 def test_a_failed_batch_is_logged_and_the_next_one_commits(tmp_path: Path) -> None:

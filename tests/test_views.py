@@ -108,7 +108,7 @@ def test_alerts_view_spells_out_each_alert(path: Path | str) -> None:
     assert rows == [
         {
             "alert_id": 2,
-            "time": "2026-11-24T12:00:00+00:00",
+            "time": "2026-11-24T12:00:00.000+00:00",
             "watchlist": "diyala",
             "severity": "medium",
             "matched_terms": "Diyala",
@@ -118,11 +118,11 @@ def test_alerts_view_spells_out_each_alert(path: Path | str) -> None:
             "title": "هجوم على حاجز قرب خانقين وانفجار في ديالى",
             "title_english": "Attack on a checkpoint near Khanaqin",
             "link": "https://news.example.org/1",
-            "published": "2026-11-24T12:00:00+00:00",
+            "published": "2026-11-24T12:00:00.000+00:00",
         },
         {
             "alert_id": 1,
-            "time": "2026-11-24T12:00:00+00:00",
+            "time": "2026-11-24T12:00:00.000+00:00",
             "watchlist": "khanaqin",
             "severity": "high",
             # Each term once, in English as the watchlist spells it, however the item wrote it.
@@ -133,7 +133,7 @@ def test_alerts_view_spells_out_each_alert(path: Path | str) -> None:
             "title": "هجوم على حاجز قرب خانقين وانفجار في ديالى",
             "title_english": "Attack on a checkpoint near Khanaqin",
             "link": "https://news.example.org/1",
-            "published": "2026-11-24T12:00:00+00:00",
+            "published": "2026-11-24T12:00:00.000+00:00",
         },
     ]
 
@@ -183,7 +183,7 @@ def test_feeds_view_shows_each_feeds_health(path: Path | str) -> None:
         {
             "feed": "Broken",
             "state": "failing",
-            "failing_since": "2026-11-24T12:00:00+00:00",
+            "failing_since": "2026-11-24T12:00:00.000+00:00",
             "failed_polls": 1,
             "last_error": "HTTP 503",
             "items": 0,

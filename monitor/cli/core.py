@@ -256,7 +256,7 @@ def alerts(
 
     Example: news-monitor alerts --since 7d --watchlist khanaqin --json
     """
-    from monitor.store import utcnow
+    from monitor.store import shown, utcnow
 
     config = load(ctx)
     name = watchlist_name(config, watchlist) if watchlist is not None else None
@@ -273,7 +273,7 @@ def alerts(
         forms = ", ".join(sorted({m["form"] for m in row["matches"]}))
         item = row["item"]
         click.echo(
-            f"{row['created_at']}  [{row['severity']}] {row['watchlist']}: {item['title']}\n"
+            f"{shown(row['created_at'])}  [{row['severity']}] {row['watchlist']}: {item['title']}\n"
             f"    {row['feed']} · {item['language']} · matched {forms}\n"
             f"    {item['url'] or '(no link)'}"
         )
@@ -300,6 +300,8 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
 
     Example: news-monitor feeds list --json
     """
+    from monitor.store import shown
+
     config = load(ctx)
     store = open_reader(config)
     try:
@@ -315,9 +317,9 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
         if row.get("error_count"):
             state = f"FAILING ×{row['error_count']}: {row['last_error']}"
         elif row.get("last_ok_at"):
-            state = f"ok {row['last_ok_at']}"
+            state = f"ok {shown(row['last_ok_at'])}"
         upcoming = row.get("next_poll_at")
-        next_poll = f"next {upcoming}" if upcoming else "next: first poll pending"
+        next_poll = f"next {shown(upcoming)}" if upcoming else "next: first poll pending"
         click.echo(f"{feed.name}: {state}; {row['items']} items; {next_poll}")
         if row.get("moved_to"):
             click.echo(f"    moved permanently to {row['moved_to']}: update the config")

@@ -49,6 +49,8 @@ def _node_lines(nodes: list[NodeRow], now: datetime, lease: float) -> list[str]:
 
 def _render(summary: StoreSummary, database: str) -> list[str]:
     """The human picture, one line each."""
+    from monitor.store import shown
+
     now = summary.at
     lines = [
         f"database:   {database}",
@@ -57,7 +59,7 @@ def _render(summary: StoreSummary, database: str) -> list[str]:
         f"last poll:  {_when(summary.last_poll_at, now)}",
     ]
     for feed in summary.failing_feeds:
-        since = f" (failing since {feed.failing_since})" if feed.failing_since else ""
+        since = f" (failing since {shown(feed.failing_since)})" if feed.failing_since else ""
         lines.append(f"  FAILING ×{feed.errors} {feed.name}: {feed.last_error}{since}")
     lines.append(f"items:      {summary.items} stored")
     lines.append(
@@ -94,7 +96,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
     Example: news-monitor status
     """
-    from monitor.store import iso, utcnow
+    from monitor.store import shown, utcnow
 
     config = load(ctx)
     store = open_reader(config)
@@ -108,7 +110,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         data = dataclasses.asdict(summary)
         for key in ("at", "last_poll_at"):
-            data[key] = iso(data[key])
+            data[key] = shown(data[key])
         data["nodes"] = [
             {
                 **dataclasses.asdict(node),

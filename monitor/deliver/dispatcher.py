@@ -53,7 +53,7 @@ from monitor.deliver.retry import Outcome, RetryPolicy, snippet
 from monitor.errors import DeliveryError
 from monitor.models import Incident
 from monitor.redact import Redactor
-from monitor.store import iso, utcnow
+from monitor.store import shown, utcnow
 from monitor.store.outbox import DeliveryRecord, DueDelivery
 from monitor.store.thread import StoreThread
 
@@ -504,8 +504,8 @@ class _Worker:
             languages=incident.languages,
             outlets=incident.outlets,
             reports=len(incident.reports),
-            first_seen=iso(incident.first_seen) or "",
-            last_seen=iso(incident.last_seen) or "",
+            first_seen=shown(incident.first_seen),
+            last_seen=shown(incident.last_seen),
         )
         return dataclasses.replace(
             message,

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from monitor.store.outbox import DeliveryRecord
+from monitor.store.schema import shown
 
 __all__ = [
     "Digest",
@@ -165,14 +166,14 @@ def message_from(record: DeliveryRecord) -> Message:
         alert_id=record.alert_id,
         watchlist=record.watchlist,
         severity=record.severity,
-        created_at=record.alert_created_at,
+        created_at=shown(record.alert_created_at),
         story_key=record.story_key,
         item_id=record.item_id,
         guid=record.guid,
         title=record.title,
         summary=record.summary,
         url=record.url,
-        published_at=record.published_at,
+        published_at=shown(record.published_at),
         language=record.language,
         language_confidence=record.language_confidence,
         title_en=record.title_en,

@@ -14,7 +14,7 @@ from __future__ import annotations
 # First, so that sqlite-utils loads without numpy.
 from monitor.store import _sqlite  # noqa: F401
 from monitor.store.base import StoreBase
-from monitor.store.schema import iso, utcnow
+from monitor.store.schema import iso, shown, utcnow
 
 # These imports register their migrations in the order written, which is the order they apply
 # in: keep new query modules last.
@@ -50,6 +50,7 @@ __all__ = [
     "StoreBase",
     "WriteResult",
     "iso",
+    "shown",
     "utcnow",
 ]
 

@@ -1,9 +1,8 @@
 """The deliveries outbox: what is due, sent, retried or dead (DESIGN §7).
 
 A poll writes one `pending` row per alert and sink (`record_poll`); the dispatcher reads what is
-due, claims it, and records the outcome here. Times in this module carry milliseconds, because
-retries and rate limits work below a second; they still sort as text with the seconds-only
-times the rest of the store writes.
+due, claims it, and records the outcome here. Times are `schema.iso` text, with milliseconds:
+retries and rate limits work below a second.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import sqlite_utils
 
 from monitor.store.base import StoreBase
 from monitor.store.dialect import Engine, json_array_agg, json_pair
-from monitor.store.schema import migrations
+from monitor.store.schema import iso, migrations
 
 __all__ = [
     "DeliveryRecord",
@@ -27,7 +26,6 @@ __all__ = [
     "IncidentMessage",
     "OutboxBatch",
     "OutboxQueries",
-    "stamp",
 ]
 
 
@@ -48,11 +46,6 @@ def _outbox(db: sqlite_utils.Database) -> None:
         CREATE INDEX deliveries_sink_sent ON deliveries(sink, sent_at) WHERE status = 'sent';
         """
     )
-
-
-def stamp(moment: datetime) -> str:
-    """ISO 8601 UTC with milliseconds."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +168,7 @@ class OutboxQueries(StoreBase):
                FROM deliveries d JOIN alerts a ON a.id = d.alert_id
                WHERE d.sink = ? AND d.status = 'pending' AND d.next_attempt_at <= ?
                ORDER BY d.id LIMIT ?""",
-            [sink, stamp(now), limit],
+            [sink, iso(now), limit],
         ).fetchall()
         # Flood control counts incidents: an incident's later reports are updates.
         recent = self.db.execute(
@@ -183,7 +176,7 @@ class OutboxQueries(StoreBase):
                FROM deliveries d JOIN alerts a ON a.id = d.alert_id
                WHERE d.sink = ? AND d.status = 'sent' AND d.sent_at > ? AND d.kind = 'created'
                GROUP BY a.watchlist""",
-            [sink, stamp(window_start)],
+            [sink, iso(window_start)],
         ).fetchall()
         collecting = self.db.execute(
             """SELECT a.watchlist, MIN(d.next_attempt_at)
@@ -215,7 +208,7 @@ class OutboxQueries(StoreBase):
                         f"""UPDATE deliveries SET next_attempt_at = ?
                             WHERE id IN ({_marks(chunk)}) AND status = 'pending'
                               AND next_attempt_at <= ? RETURNING id""",
-                        [stamp(lease_until), *chunk, stamp(now)],
+                        [iso(lease_until), *chunk, iso(now)],
                     )
                 ]
             records: list[DeliveryRecord] = []
@@ -243,7 +236,7 @@ class OutboxQueries(StoreBase):
                     f"""UPDATE deliveries SET status = 'sent', sent_at = ?, attempts = attempts + 1,
                             last_status = ?, last_error = NULL, digest = ?
                         WHERE id IN ({_marks(chunk)})""",
-                    [stamp(now), status, digest, *chunk],
+                    [iso(now), status, digest, *chunk],
                 )
 
     def schedule_retry(
@@ -255,7 +248,7 @@ class OutboxQueries(StoreBase):
                     f"""UPDATE deliveries SET next_attempt_at = ?, attempts = attempts + 1,
                             last_error = ?, last_status = ?
                         WHERE id IN ({_marks(chunk)}) AND status = 'pending'""",
-                    [stamp(at), error, status, *chunk],
+                    [iso(at), error, status, *chunk],
                 )
 
     def mark_dead(
@@ -267,7 +260,7 @@ class OutboxQueries(StoreBase):
                     f"""UPDATE deliveries SET status = 'dead', attempts = attempts + 1,
                             last_error = ?, last_status = ?, dead_at = ?
                         WHERE id IN ({_marks(chunk)}) AND status = 'pending'""",
-                    [error, status, stamp(now or datetime.now(UTC)), *chunk],
+                    [error, status, iso(now or datetime.now(UTC)), *chunk],
                 )
 
     def hold_deliveries(self, ids: Sequence[int], until: datetime, now: datetime) -> None:
@@ -277,7 +270,7 @@ class OutboxQueries(StoreBase):
                 self.db.execute(
                     f"""UPDATE deliveries SET held_at = COALESCE(held_at, ?), next_attempt_at = ?
                         WHERE id IN ({_marks(chunk)}) AND status = 'pending'""",
-                    [stamp(now), stamp(until), *chunk],
+                    [iso(now), iso(until), *chunk],
                 )
 
     def release_deliveries(self, ids: Sequence[int], now: datetime) -> None:
@@ -287,7 +280,7 @@ class OutboxQueries(StoreBase):
                 self.db.execute(
                     f"""UPDATE deliveries SET next_attempt_at = ?
                         WHERE id IN ({_marks(chunk)}) AND status = 'pending'""",
-                    [stamp(now), *chunk],
+                    [iso(now), *chunk],
                 )
 
     def defer_deliveries(self, ids: Sequence[int], until: datetime) -> None:
@@ -297,7 +290,7 @@ class OutboxQueries(StoreBase):
                 self.db.execute(
                     f"""UPDATE deliveries SET next_attempt_at = ?
                         WHERE id IN ({_marks(chunk)}) AND status = 'pending'""",
-                    [stamp(until), *chunk],
+                    [iso(until), *chunk],
                 )
 
     def incident_message(self, incident: str, sink: str) -> IncidentMessage | None:
@@ -324,7 +317,7 @@ class OutboxQueries(StoreBase):
                    ON CONFLICT (incident_id, sink) DO UPDATE SET updated_at = excluded.updated_at,
                        message_id = COALESCE(incident_messages.message_id, excluded.message_id),
                        thread_id = COALESCE(incident_messages.thread_id, excluded.thread_id)""",
-                [incident, sink, message_id, thread_id, stamp(now), stamp(now)],
+                [incident, sink, message_id, thread_id, iso(now), iso(now)],
             )
 
     def first_delivery(self, incident: str, sink: str) -> tuple[str, str] | None:
@@ -410,12 +403,12 @@ class OutboxQueries(StoreBase):
         changed = 0
         with self.write():
             if all_dead:
-                cursor = self.db.execute(f"{reset} WHERE status = 'dead'", [stamp(now)] * 2)
+                cursor = self.db.execute(f"{reset} WHERE status = 'dead'", [iso(now)] * 2)
                 changed += cursor.rowcount
             for chunk in _chunks(ids):
                 cursor = self.db.execute(
                     f"{reset} WHERE id IN ({_marks(chunk)}) AND status IN ('dead', 'pending')",
-                    [stamp(now), stamp(now), *chunk],
+                    [iso(now), iso(now), *chunk],
                 )
                 changed += cursor.rowcount
         return changed

@@ -1,4 +1,4 @@
-"""The schema: migrations in order, and how timestamps are stored.
+"""The schema: migrations in order, and how times are stored (`iso`) and shown (`shown`).
 
 Each query module registers the migrations it needs on `migrations`; `monitor.store` imports
 them in a fixed order, which is the order they are applied in.
@@ -12,11 +12,12 @@ their SQL must be what both take: ALTER TABLE ... ADD COLUMN one at a time, no P
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-__all__ = ["iso", "migrations", "utcnow"]
+__all__ = ["iso", "migrations", "shown", "utcnow"]
 
 migrations = Migrations("news_monitor")
 
@@ -96,8 +97,34 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def iso(moment: datetime) -> str: ...
+@overload
+def iso(moment: None) -> None: ...
+@overload
+def iso(moment: datetime | None) -> str | None: ...
 def iso(moment: datetime | None) -> str | None:
-    """Timestamps are stored as ISO 8601 UTC text, which sorts as time does."""
+    """Every stored time: ISO 8601 UTC text with milliseconds (`2026-12-07T15:00:00.123+00:00`),
+    which sorts as time does. Milliseconds, because retries, rate limits and a feed's next turn
+    work below a second. Rows written by earlier versions have whole seconds
+    (`...T15:00:00+00:00`) and are compared with these as text in the same queries: `+` sorts
+    before `.` (and every time is UTC), so a whole second is never after a time within it."""
     if moment is None:
         return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+@overload
+def shown(moment: datetime | str) -> str: ...
+@overload
+def shown(moment: None) -> None: ...
+@overload
+def shown(moment: datetime | str | None) -> str | None: ...
+def shown(moment: datetime | str | None) -> str | None:
+    """A time as shown to people (status, CLI lines, messages): ISO 8601 UTC to the second, as
+    they always showed; `moment` is a datetime or a stored time (`iso`)."""
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     return moment.astimezone(UTC).isoformat(timespec="seconds")
