@@ -246,3 +246,50 @@ def test_the_poll_once_command_says_which_feed_it_skipped_and_why(
     lines = [line for line in result.output.splitlines() if not line.startswith("{")]
     assert lines[0] == f"Wire: skipped, polled by node desk-2 now (its lease ends {until})"
     assert feed_server.requests == []
+
+
+def test_the_scheduler_leases_feeds_due_within_its_round_gap_together(tmp_path: Path) -> None:
+    """Times are stored to the millisecond: feeds due a few ms apart must not cost a lease
+    transaction each (a cycle of 1,000 feeds cost 2.8 s of CPU per 1,000 polls that way)."""
+    from monitor.scheduler import ROUND_GAP, Scheduler
+    from monitor.store.thread import StoreThread
+
+    store = Store.open(tmp_path / "monitor.db")
+    first = datetime.now(UTC) + timedelta(seconds=0.05)
+    spread = ROUND_GAP * 0.8
+    configs = [FeedConfig(name=f"f{n}", url=f"https://example.org/{n}.xml") for n in range(20)]
+    store.sync_feeds(configs)
+    store.schedule_feeds(
+        [c.name for c in configs],
+        {c.name: first + timedelta(seconds=spread * n / 20) for n, c in enumerate(configs)},
+    )
+    rounds = 0
+    lease_due = store.lease_due
+
+    def counted(*args: object, **kwargs: object) -> object:
+        nonlocal rounds
+        rounds += 1
+        return lease_due(*args, **kwargs)  # type: ignore[arg-type]
+
+    store.lease_due = counted  # type: ignore[method-assign]
+    thread = StoreThread(store)
+    polled: list[str] = []
+
+    async def main() -> None:
+        stopping = asyncio.Event()
+
+        async def poll(state: object) -> None:
+            polled.append(state.name)  # type: ignore[attr-defined]
+            if len(polled) == len(configs):
+                stopping.set()
+
+        scheduler = Scheduler(thread, "a", LEASE, poll, lambda: 100)
+        await scheduler.run(stopping)
+
+    try:
+        asyncio.run(main())
+    finally:
+        thread.close()
+    assert sorted(polled) == sorted(c.name for c in configs)
+    # One look before the first is due, then at most one per gap while they come due.
+    assert rounds <= 3, rounds
