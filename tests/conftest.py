@@ -34,7 +34,7 @@ import yaml
 from monitor.config import Config, load_config
 
 # `postgres_server` and `pg_url`: a real PostgreSQL started by the tests (tests/pg.py).
-pytest_plugins = ["pg"]
+pytest_plugins = ["pg", "daemons"]
 
 # Property tests explore new examples on every local run; CI runs a fixed sequence, so a
 # landing never depends on the luck of a draw (a failure found locally becomes a test).

@@ -10,15 +10,13 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import FeedServer, Reply, free_port, rss
+from daemons import Daemon
 from invariants import invariants
 from pg import ENGINES
 from receivers import Receiver
@@ -39,56 +38,6 @@ INTERVAL = 2.0
 LEASE = 3.0
 RESOLUTION = 0.001
 """Stored times have milliseconds: a lease's end is cut to one."""
-
-
-class Daemon:
-    """`news-monitor run` as a subprocess, its JSON log lines going to a file (a pipe could be
-    held open by the parse pool after a SIGKILL)."""
-
-    _started = 0
-
-    def __init__(self, config: Path) -> None:
-        Daemon._started += 1
-        self.log = config.parent / f"daemon-{Daemon._started}.log"
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "--config", str(config), "run"],
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def events(self) -> list[dict[str, Any]]:
-        lines = self.log.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    def tracebacks(self) -> list[str]:
-        lines = self.log.read_text(encoding="utf-8").splitlines()
-        # After a SIGKILL, multiprocessing's resource tracker frees what the dead daemon left.
-        return [
-            line for line in lines if not line.startswith("{") and "resource_tracker" not in line
-        ]
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=15)
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    started: list[Daemon] = []
-    yield started
-    for daemon in started:
-        if daemon.process.poll() is None:
-            daemon.kill()
 
 
 @pytest.fixture(params=ENGINES)
