@@ -1,7 +1,7 @@
 """HTTP for feeds: conditional GET, a total deadline, a size cap, redirects, polite limits.
 
-One `Fetcher` serves every feed, over one aiohttp session whose connections are kept alive
-and reused (the HTTP stack was chosen on measurements: see bench/README.md). Failures come out
+One `Fetcher` serves every feed, over one pool of kept-alive connections (`monitor._http`: the
+HTTP stack was chosen on measurements, see bench/README.md). Failures come out
 as `FetchError` with the HTTP status and the server's `Retry-After` when it sent one.
 Redirects are followed only where `check_redirect` allows: http(s), and never from a public
 address into loopback, link-local or private ones. A host that keeps timing out is backed off
@@ -11,17 +11,14 @@ as a whole.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import email.utils
 import functools
-import importlib
 import ipaddress
 import os
 import random
 import socket
 import ssl
-import threading
 import time
 import urllib.request
 import zlib
@@ -29,20 +26,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import structlog
 
 from monitor import __version__
+from monitor._http import Client, HTTPError, Response, off_loop
 from monitor.config import PollingConfig
 from monitor.errors import FetchError
-
-if TYPE_CHECKING:
-    # Imported by `Fetcher()` and where used: aiohttp takes 0.15 s to import, which commands
-    # that fetch nothing (and the delivery code, which uses `parse_retry_after`) need not pay.
-    import aiohttp
-    import aiohttp.abc
 
 __all__ = [
     "FetchResult",
@@ -57,8 +48,6 @@ log = structlog.get_logger("monitor.fetch")
 
 Resolver = Callable[[str], Sequence[str]]
 """A host name -> its IP addresses (blocking; run off the event loop). IP literals skip it."""
-
-T = TypeVar("T")
 
 USER_AGENT = f"news-monitor/{__version__} (+https://github.com/news-monitor/news-monitor)"
 _MAX_REDIRECTS = 5
@@ -141,68 +130,6 @@ def _getaddrinfo(host: str) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
 
 
-async def _off_loop(work: Callable[[str], T], arg: str) -> T:
-    """`work(arg)` in a daemon thread: a DNS lookup that hangs cannot delay the exit, as a
-    worker of the default executor (joined at shutdown) would."""
-    future: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-    def run() -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            future.set_result(work(arg))
-        except Exception as exc:
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="resolve", daemon=True).start()
-    return await asyncio.wrap_future(future)
-
-
-@functools.cache
-def _resolver_class() -> type[aiohttp.abc.AbstractResolver]:
-    import aiohttp.abc
-
-    class Resolver(aiohttp.abc.AbstractResolver):
-        """Host names for connecting, looked up by `_off_loop`: aiohttp's own resolver uses the
-        loop's default executor, which `asyncio.run` joins, so a lookup that hangs would hold
-        up a stop."""
-
-        async def resolve(
-            self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-        ) -> list[aiohttp.abc.ResolveResult]:
-            infos = await _off_loop(
-                lambda name: socket.getaddrinfo(
-                    name, port, family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG
-                ),
-                host,
-            )
-            results: list[aiohttp.abc.ResolveResult] = []
-            for found, _, proto, _, address in infos:
-                if found == socket.AF_INET6 and len(address) > 3 and address[3]:
-                    # A link-local address needs its scope; numeric, so no lookup.
-                    ip, _ = socket.getnameinfo(
-                        address, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
-                    )
-                else:
-                    ip = str(address[0])
-                results.append(
-                    aiohttp.abc.ResolveResult(
-                        hostname=host,
-                        host=ip,
-                        port=int(address[1]),
-                        family=found,
-                        proto=proto,
-                        flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
-                    )
-                )
-            return results
-
-        async def close(self) -> None:
-            return None
-
-    return Resolver
-
-
 def _kind(address: str) -> str:
     """'public', or which kind of non-public address: loopback, link-local or private."""
     ip = ipaddress.ip_address(address)
@@ -219,7 +146,7 @@ async def _kinds(host: str, resolve: Resolver) -> set[str]:
     try:
         addresses: Sequence[str] = [str(ipaddress.ip_address(host.split("%", 1)[0]))]
     except ValueError:
-        addresses = await _off_loop(resolve, host)
+        addresses = await off_loop(resolve, host)
     return {_kind(address.split("%", 1)[0]) for address in addresses}
 
 
@@ -305,8 +232,6 @@ class Fetcher:
 
     Args:
         polling: the limits, the deadline, the User-Agent and `allow_private`.
-        transport: an aiohttp connector to use instead of the default one, which keeps at
-            most `per_host` connections to a host alive (made inside a running loop).
         resolve: how redirect targets' host names are resolved (default: getaddrinfo).
         clock: monotonic seconds, for how long a host is backed off.
         ssl_context: which certificates https feeds are verified against (default:
@@ -316,25 +241,32 @@ class Fetcher:
     def __init__(
         self,
         polling: PollingConfig,
-        transport: aiohttp.BaseConnector | None = None,
         *,
         resolve: Resolver | None = None,
         clock: Callable[[], float] = time.monotonic,
         ssl_context: ssl.SSLContext | None = None,
     ):
-        # Imported now rather than inside the first request's deadline.
-        importlib.import_module("aiohttp")
         self._polling = polling
         self._deadline = polling.timeout.total_seconds()
-        self._transport = transport
         self._resolve = resolve or _getaddrinfo
         self._clock = clock
-        self._ssl_context = ssl_context
-        self._proxies = _env_proxies()
-        # Made on first use, inside the event loop that uses it.
-        self._session: aiohttp.ClientSession | None = None
         self._global = asyncio.Semaphore(polling.concurrency)
         self._hosts: dict[str, _Host] = {}
+        self._client = Client(
+            # Bounds hops of redirects too, which hold no host slot.
+            per_host=polling.per_host,
+            # The whole exchange is under `get`'s deadline; this bounds the connect alone.
+            connect_timeout=min(self._deadline, 10.0),
+            headers=[
+                ("User-Agent", polling.user_agent or USER_AGENT),
+                ("Accept", _ACCEPT),
+                ("Accept-Encoding", ", ".join(_WBITS)),
+            ],
+            ssl_context=lambda: ssl_context or _default_ssl_context(),
+            proxies=_env_proxies(),
+            bypass=urllib.request.proxy_bypass,
+            clock=clock,
+        )
 
     @property
     def polling(self) -> PollingConfig:
@@ -352,50 +284,7 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
-
-    def _open(self) -> aiohttp.ClientSession:
-        session = self._session
-        if session is None:
-            import aiohttp
-
-            polling = self._polling
-            connector = self._transport or aiohttp.TCPConnector(
-                # `limit_per_host` bounds hops of redirects too, which hold no host slot.
-                limit=0,
-                limit_per_host=polling.per_host,
-                resolver=_resolver_class()(),
-            )
-            session = self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers={
-                    "User-Agent": polling.user_agent or USER_AGENT,
-                    "Accept": _ACCEPT,
-                    "Accept-Encoding": ", ".join(_WBITS),
-                },
-                # The whole exchange is under `get`'s deadline; this bounds the connect alone.
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(self._deadline, 10.0)),
-                auto_decompress=False,  # `_read_capped` inflates, bounded by the cap
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return session
-
-    def _ssl(self, url: str) -> ssl.SSLContext | bool:
-        if url[:6].lower() != "https:":
-            return True  # aiohttp's default, unused without TLS
-        if self._ssl_context is None:
-            self._ssl_context = _default_ssl_context()
-        return self._ssl_context
-
-    def _proxy(self, url: str) -> str | None:
-        if not self._proxies:
-            return None
-        parts = urlsplit(url)
-        if urllib.request.proxy_bypass(parts.netloc.rpartition("@")[2]):
-            return None
-        return self._proxies.get(parts.scheme)
+        await self._client.aclose()
 
     def _host(self, url: str) -> tuple[str, _Host]:
         name = _host_name(url)
@@ -460,21 +349,17 @@ class Fetcher:
         Raises:
             FetchError: with `.status` and `.retry_after` where the server gave them.
         """
-        import aiohttp
-
         name, host = self._host(url)
         try:
             async with asyncio.timeout(self._deadline):
                 result = await self._fetch(url, etag, last_modified, origin or url)
-        except TimeoutError:  # aiohttp's own timeouts are TimeoutErrors too
+        except TimeoutError:
             self._timed_out(name, host)
             raise FetchError(f"timed out after {self._deadline:g}s") from None
-        except aiohttp.InvalidURL as exc:
-            raise FetchError(f"invalid URL: {exc}") from exc
         except zlib.error as exc:
             raise FetchError(f"cannot decompress the response: {exc}") from exc
-        except aiohttp.ClientError as exc:
-            raise FetchError(_describe_client_error(exc)) from exc
+        except HTTPError as exc:
+            raise FetchError(_one_line(str(exc))) from exc
         except FetchError:
             host.timeouts = 0  # it answered, if not as it should
             raise
@@ -499,81 +384,96 @@ class Fetcher:
     async def _fetch(
         self, url: str, etag: str | None, last_modified: str | None, origin: str
     ) -> FetchResult:
-        headers = {}
+        headers = []
         if etag:
-            headers["If-None-Match"] = etag
+            headers.append(("If-None-Match", etag))
         if last_modified:
-            headers["If-Modified-Since"] = last_modified
+            headers.append(("If-Modified-Since", last_modified))
         allow_private = self._polling.allow_private
         if url != origin:
             await check_redirect(origin, url, allow_private=allow_private, resolve=self._resolve)
         current = url
         all_permanent = True
-        session = self._open()
+        client = self._client
         for _ in range(_MAX_REDIRECTS + 1):
-            async with session.get(
-                current,
-                headers=headers,
-                allow_redirects=False,
-                proxy=self._proxy(current),
-                ssl=self._ssl(current),
-            ) as response:
-                if response.status in _REDIRECTS:
-                    location = response.headers.get("Location")
+            response = await client.get(current, headers)
+            try:
+                status = response.status
+                if status in _REDIRECTS:
+                    location = response.headers.get("location")
                     if not location:
                         raise FetchError(
-                            f"HTTP {response.status} redirect without a Location",
-                            status=response.status,
+                            f"HTTP {status} redirect without a Location", status=status
                         )
                     await self._read_capped(response)  # so the connection can be reused
-                    all_permanent = all_permanent and response.status in _PERMANENT
+                    all_permanent = all_permanent and status in _PERMANENT
                     current = urljoin(current, location)
-                    await check_redirect(
-                        origin, current, allow_private=allow_private, resolve=self._resolve
+                else:
+                    return await self._answer(
+                        response, url, current, all_permanent, etag, last_modified
                     )
-                    continue
-                moved_to = current if current != url and all_permanent else None
-                if response.status == 304:
-                    await self._read_capped(response)
-                    return FetchResult(
-                        304,
-                        b"",
-                        None,
-                        response.headers.get("ETag", etag),
-                        response.headers.get("Last-Modified", last_modified),
-                        current,
-                        moved_to,
-                    )
-                if response.status >= 400:
-                    raise FetchError(
-                        f"HTTP {response.status} {response.reason or ''}".rstrip(),
-                        status=response.status,
-                        retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                    )
-                content = await self._read_capped(response)
-                return FetchResult(
-                    response.status,
-                    content,
-                    response.headers.get("Content-Type"),
-                    response.headers.get("ETag"),
-                    response.headers.get("Last-Modified"),
-                    current,
-                    moved_to,
-                )
+            finally:
+                response.release()
+            await check_redirect(
+                origin, current, allow_private=allow_private, resolve=self._resolve
+            )
         raise FetchError(f"more than {_MAX_REDIRECTS} redirects")
 
-    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+    async def _answer(
+        self,
+        response: Response,
+        url: str,
+        current: str,
+        all_permanent: bool,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> FetchResult:
+        status, headers = response.status, response.headers
+        moved_to = current if current != url and all_permanent else None
+        if status == 304:
+            await self._read_capped(response)
+            return FetchResult(
+                304,
+                b"",
+                None,
+                headers.get("etag", etag),
+                headers.get("last-modified", last_modified),
+                current,
+                moved_to,
+            )
+        if status >= 400:
+            raise FetchError(
+                f"HTTP {status} {_one_line(response.reason)}".rstrip(),
+                status=status,
+                retry_after=parse_retry_after(headers.get("retry-after")),
+            )
+        content = await self._read_capped(response)
+        return FetchResult(
+            status,
+            content,
+            headers.get("content-type"),
+            headers.get("etag"),
+            headers.get("last-modified"),
+            current,
+            moved_to,
+        )
+
+    async def _read_capped(self, response: Response) -> bytes:
         cap = self._polling.max_bytes
-        declared = response.headers.get("Content-Length", "")
+        headers = response.headers
+        declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise FetchError(f"response of {int(declared):,} bytes is over the {cap:,}-byte cap")
-        codings = [
-            coding
-            for coding in (
-                c.strip().lower() for c in response.headers.get("Content-Encoding", "").split(",")
-            )
-            if coding and coding != "identity"
-        ]
+        encoding = headers.get("content-encoding")
+        codings = (
+            [
+                coding
+                for coding in (c.strip().lower() for c in encoding.split(","))
+                if coding and coding != "identity"
+            ]
+            if encoding
+            else []
+        )
         if len(codings) > 1 or (codings and codings[0] not in _WBITS):
             raise FetchError(f"unsupported Content-Encoding: {', '.join(codings)}")
         inflate = zlib.decompressobj(_WBITS[codings[0]]) if codings else None
@@ -581,7 +481,7 @@ class Fetcher:
         size = 0
         # Decompressed bytes count against the cap, and no more than the cap is ever inflated
         # (max_length), so a gzip bomb costs neither memory nor time beyond the cap.
-        async for raw in response.content.iter_any():
+        while raw := await response.read():
             while raw:
                 if inflate is None:
                     chunk, raw = raw, b""
@@ -595,19 +495,7 @@ class Fetcher:
         return b"".join(chunks)
 
 
-def _describe_client_error(exc: aiohttp.ClientError) -> str:
-    import aiohttp
-
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        what = f"cannot connect: TLS certificate of {exc.host}:{exc.port}: {exc.certificate_error}"
-    elif isinstance(exc, aiohttp.ClientConnectorError):
-        what = f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
-    elif isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        what = f"the server broke the connection: {exc}"
-    elif isinstance(exc, aiohttp.ClientResponseError):  # not an HTTP answer: no status to keep
-        what = f"the server sent a broken response: {exc.message}"
-    else:
-        what = f"{type(exc).__name__}: {exc}"
-    # aiohttp's parser quotes what the server sent, over several lines.
-    what = " ".join(what.split())
-    return what if len(what) <= _MAX_ERROR else what[: _MAX_ERROR - 1] + "…"
+def _one_line(text: str) -> str:
+    """At most _MAX_ERROR characters on one line: errors may quote what the server sent."""
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 1] + "…"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import gzip
 import http.server
 import ipaddress
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -200,4 +202,94 @@ def test_a_certificate_for_another_name_fails_the_fetch(https: HttpsServer) -> N
         asyncio.run(once())
     assert str(caught.value).startswith("cannot connect: TLS certificate of localhost:")
     assert "Hostname mismatch" in str(caught.value)
+    assert https.requests == []
+
+
+class ConnectProxy:
+    """An HTTP proxy that only tunnels (CONNECT), as corporate proxies do for https."""
+
+    def __init__(self) -> None:
+        self.heads: list[bytes] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += client.recv(4096)
+        self.heads.append(head)
+        host, _, port = head.split(b" ")[1].decode().rpartition(":")
+        upstream = socket.create_connection((host, int(port)))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pipe(source: socket.socket, sink: socket.socket) -> None:
+            with contextlib.suppress(OSError):
+                while data := source.recv(65536):
+                    sink.sendall(data)
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+        back = threading.Thread(target=pipe, args=(upstream, client), daemon=True)
+        back.start()
+        pipe(client, upstream)
+        back.join(timeout=5)
+        upstream.close()
+        client.close()
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_an_https_feed_is_fetched_through_a_proxy_tunnel_verified_end_to_end(
+    https: HttpsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = ConnectProxy()
+    monkeypatch.setenv("https_proxy", f"http://desk:secret@127.0.0.1:{proxy.port}")
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    async def twice() -> tuple[FetchResult, FetchResult]:
+        async with Fetcher(polling(), ssl_context=https.trusting()) as fetcher:
+            first = await fetcher.fetch(https.url)
+            return first, await fetcher.fetch(https.url, first.etag)
+
+    try:
+        first, second = asyncio.run(twice())
+    finally:
+        proxy.close()
+    assert (first.status, first.content) == (200, FEED)
+    assert second.not_modified
+    port = https.server.server_address[1]
+    assert len(proxy.heads) == 1, "the tunnel was not kept alive"
+    assert proxy.heads[0].startswith(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n".encode())
+    assert b"Proxy-Authorization: Basic ZGVzazpzZWNyZXQ=\r\n" in proxy.heads[0]
+    # The credentials go to the proxy only, never through the tunnel to the feed's server.
+    assert all("proxy-authorization" not in request for request in https.requests)
+
+
+def test_a_proxy_tunnel_to_an_untrusted_server_fails_the_certificate_check(
+    https: HttpsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = ConnectProxy()
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{proxy.port}")
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    async def once() -> FetchResult:
+        async with Fetcher(polling()) as fetcher:  # certifi's authorities: not this one
+            return await fetcher.fetch(https.url)
+
+    try:
+        with pytest.raises(FetchError) as caught:
+            asyncio.run(once())
+    finally:
+        proxy.close()
+    assert str(caught.value).startswith("cannot connect: TLS certificate of 127.0.0.1:")
     assert https.requests == []
