@@ -45,7 +45,9 @@ __all__ = [
 T = TypeVar("T")
 
 HEAD_LIMIT = 64 * 1024
-"""Bytes of status line and headers read before a response counts as broken."""
+"""Bytes of status line, headers and trailers read before a response counts as broken."""
+CHUNK_FRAMING = 64
+"""Bytes of framing (size line, extensions) allowed per chunk of a chunked body."""
 LINE_LIMIT = 8 * 1024
 """Bytes in one header's name and value."""
 BUFFER_LIMIT = 256 * 1024
@@ -171,7 +173,9 @@ class _Connection(asyncio.Protocol):
         self._head_waiter: asyncio.Future[None] | None = None
         self._body_waiter: asyncio.Future[None] | None = None
         self._head_done = False
-        self._head_bytes = 0
+        self._wire = 0
+        self._body_bytes = 0
+        self._chunk_count = 0
         self._received = False
         self.status = 0
         self._reason = b""
@@ -261,10 +265,12 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._fail(BrokenResponse(str(exc) or type(exc).__name__))
             return
-        if not self._head_done:
-            self._head_bytes += len(data)
-            if self._head_bytes > HEAD_LIMIT:
-                self._fail(BrokenResponse(f"a response head over {HEAD_LIMIT:,} bytes"))
+        # What is not body (the head, chunk framing, trailers) is bounded: llhttp hands over a
+        # header only once it is whole, so an endless one would otherwise grow unseen.
+        self._wire += len(data)
+        framing = self._wire - self._body_bytes - CHUNK_FRAMING * self._chunk_count
+        if framing > HEAD_LIMIT:
+            self._fail(BrokenResponse(f"a response head over {HEAD_LIMIT:,} bytes"))
 
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost ends the exchange
@@ -328,8 +334,12 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def on_chunk_header(self) -> None:
+        self._chunk_count += 1
+
     def on_body(self, body: bytes) -> None:
         self._chunks.append(body)
+        self._body_bytes += len(body)
         self._buffered += len(body)
         if self._buffered > BUFFER_LIMIT and not self._paused and self.transport is not None:
             self._paused = True

@@ -236,6 +236,46 @@ def test_a_head_that_never_ends_is_cut_at_the_limit() -> None:
         run(main)
 
 
+@pytest.mark.parametrize("chunk", [b"a", b"0123456789abcdef" * 64], ids=["1-byte", "1-KiB"])
+def test_chunked_bodies_of_small_and_large_chunks_are_not_mistaken_for_framing(
+    chunk: bytes,
+) -> None:
+    """Chunk framing is allowed per chunk: 100 KiB of 1-byte chunks is a body, not a head."""
+    count = 100 * 1024 // len(chunk)
+    framed = b"%x\r\n%s\r\n" % (len(chunk), chunk)
+    answer = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + framed * count + b"0\r\n\r\n"
+    )
+
+    async def main() -> bytes:
+        async with Server(lambda head: answer) as server:
+            http = client()
+            body = await body_of(http, server.url())
+            await http.aclose()
+            return body
+
+    assert run(main) == chunk * count
+
+
+def test_endless_trailers_after_a_chunked_body_are_cut_at_the_limit() -> None:
+    answer = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
+        + b"X-Trailer: "
+        + b"t" * (2 * HEAD_LIMIT)
+    )
+
+    async def main() -> bytes:
+        async with Server(lambda head: answer) as server:
+            http = client()
+            try:
+                return await body_of(http, server.url())
+            finally:
+                await http.aclose()
+
+    with pytest.raises(BrokenResponse, match="a response head over 65,536 bytes"):
+        run(main)
+
+
 def test_a_reset_before_the_answer_on_a_new_connection_is_a_broken_connection() -> None:
     async def main() -> None:
         async with Server(lambda head: None) as server:
