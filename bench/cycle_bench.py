@@ -141,6 +141,8 @@ def run_daemon(
                     str(daemon.pid),
                     "--duration",
                     str(window),
+                    "--rate",
+                    str(args.rate),
                     "--format",
                     "raw",
                     "--nonblocking",
@@ -194,6 +196,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write every run here")
     parser.add_argument("--py-spy", type=Path, help="py-spy binary: profile the window")
+    parser.add_argument(
+        "--rate", type=int, default=100, help="py-spy samples per second (more: finer, dearer)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep each run's folder (logs, db)")
     args = parser.parse_args()
     raise_fd_limit()

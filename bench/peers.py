@@ -1,7 +1,8 @@
 """Side by side: news-monitor, rss2email and feed2exec on the same feeds, in the same run.
 
-    .venv/bin/python bench/peers.py            # or: make bench (about 8 minutes on 2 cores)
-    .venv/bin/python bench/peers.py --quick    # about 2 minutes
+    .venv/bin/python bench/peers.py                # or: make bench (about 10 minutes on 2 cores)
+    .venv/bin/python bench/peers.py --feeds 1000   # issue 14's targets: about 7 minutes
+    .venv/bin/python bench/peers.py --quick        # about 4 minutes
 
 Each peer is installed from PyPI into its own virtualenv under bench/.venvs/ on first use and
 driven as its documentation says, with the smallest hook it offers for the part it lacks:
@@ -16,6 +17,8 @@ turns: cold (every feed new), warm (every feed 304), steady state (10% of the fe
 before each cycle, 3 new items each). Then news-monitor alone at larger N and with larger
 watchlists. Wall, CPU (the command and all its children) and peak RSS come from
 bench/poll_bench.py's spawner; the floor is feedparser's CPU for the same bytes ÷ cores.
+Last, the daemon (`news-monitor run`) at 1,000 and 5,000 feeds, measured inside it by
+bench/cycle_bench.py's run_daemon: CPU per 1,000 unchanged polls over a steady window, VmHWM.
 Writes bench/results/peers-<time>.json and .md. See bench/README.md.
 """
 
@@ -48,6 +51,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
+from cycle_bench import run_daemon  # noqa: E402
 from feedgen import GenFeed, generate_feed  # noqa: E402
 from poll_bench import WATCHLISTS, Spawner, monitor_argv  # noqa: E402
 from server import Document, FeedServer, raise_fd_limit  # noqa: E402
@@ -60,11 +64,16 @@ MONITOR = "news-monitor"
 
 TARGETS = {
     "warm_vs_fastest_peer": 3.0,
-    "cold_vs_fastest_peer": 2.0,
+    "cold_vs_fastest_peer": 3.0,
     "cold_vs_floor": 1.5,
     "rss_mb": 200.0,
+    "daemon_cpu_per_1000_polls_s": 0.25,
+    "daemon_vm_hwm_mb": 120.0,
 }
 RSS_TARGET_FEEDS = 5000
+DAEMON_CPU_TARGET_FEEDS = 1000
+DAEMON_RSS_TARGET_FEEDS = 5000
+"""The daemon's targets are judged at these N; at other N the row is shown for information."""
 CHANGED_EVERY = 10
 """Steady state: feed i changes in cycle c when i % CHANGED_EVERY == c % CHANGED_EVERY."""
 
@@ -91,9 +100,9 @@ def seed_term_count() -> int:
     return sum(len(w["terms"]) for w in seed_watchlists())
 
 
-_LATIN = ("qar", "zel", "mor", "vin", "tash", "kul", "ber", "dan")
+_LATIN: tuple[str, ...] = ("qar", "zel", "mor", "vin", "tash", "kul", "ber", "dan")
 _LATIN += ("hov", "sir", "gol", "pex", "rum", "yaz", "nek", "fir")
-_ARABIC = ("قر", "زل", "مور", "ڤین", "تاش", "کول", "بەر", "دان")
+_ARABIC: tuple[str, ...] = ("قر", "زل", "مور", "ڤین", "تاش", "کول", "بەر", "دان")
 _ARABIC += ("هۆڤ", "سیر", "گۆل", "پەخ", "ڕوم", "یاز", "نەک", "فیر")
 
 
@@ -229,7 +238,7 @@ class NewsMonitor(Tool):
 
     def summary(self) -> dict[str, Any]:
         counts = {}
-        for table in ("items", "alerts"):
+        for table in ("items", "alerts", "incidents", "incident_reports"):
             rows = self._query(f"SELECT COUNT(*) FROM {table}")
             counts[table] = int(rows[0][0]) if rows else 0
         return counts
@@ -554,6 +563,55 @@ def monitor_polling(args: argparse.Namespace) -> dict[str, Any]:
     return polling
 
 
+def run_daemons(
+    args: argparse.Namespace, feeds: list[GenFeed], workroot: Path
+) -> list[dict[str, Any]]:
+    """`news-monitor run` at each of `--daemon-feeds`, measured inside it by cycle_bench.run_daemon.
+
+    Its steady window is CPU per 1,000 polls once every feed answers 304, with all the daemon
+    does meanwhile; memory is VmHWM over the whole run, the cold cycle included. The feeds are
+    the original revisions, served from their own server process as in the poll-once runs.
+    """
+    sizes = sorted(set(args.daemon_feeds))
+    if not sizes:
+        return []
+    options = argparse.Namespace(
+        interval=args.daemon_interval, cycles=args.daemon_cycles, py_spy=None, rate=100
+    )
+    out: list[dict[str, Any]] = []
+    documents = _documents(feeds[: max(sizes)])
+    with FeedServer(documents, cache_control="no-cache", hosts=args.hosts) as server:
+        for n in sizes:
+            print(
+                f"\ndaemon, {n} feeds: interval {args.daemon_interval} s, "
+                f"window {args.daemon_cycles} intervals…",
+                file=sys.stderr,
+            )
+            started = time.perf_counter()
+            try:
+                run = run_daemon(ROOT, server, feeds[:n], options)
+            except RuntimeError as error:
+                print(f"  daemon, {n} feeds: {error}", file=sys.stderr)
+                out.append({"feeds": n, "error": str(error)})
+                continue
+            workdir = Path(run.pop("workdir"))
+            if args.keep:
+                shutil.move(workdir, workroot / f"daemon-{n}")
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
+            run |= {
+                "interval_s": args.daemon_interval,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+            print(
+                f"  {run['polls']} polls in {run['window_s']:.1f} s: {run['cpu_s']:.2f} s CPU, "
+                f"{run['cpu_per_1000_polls_s']} s per 1,000; VmHWM {run['vm_hwm_mb']:.0f} MB",
+                file=sys.stderr,
+            )
+            out.append(run)
+    return out
+
+
 # Reporting. -------------------------------------------------------------------------------------
 
 
@@ -602,11 +660,25 @@ def _fastest_peer(rows: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]
     return min(peers, key=lambda p: p[1]["wall_s"]) if peers else None
 
 
-def targets(blocks: list[Block]) -> list[tuple[str, str, str, str]]:
+def targets(
+    blocks: list[Block], daemon: Sequence[dict[str, Any]] = ()
+) -> list[tuple[str, str, str, str]]:
     """(target, measured, needed, verdict) for each target where it can be judged."""
     out = []
     for block in blocks:
         summary = summarize(block)
+        mine = block.sets.get("tools", {}).get(MONITOR)
+        if mine and block.sets["truth"]:
+            found = block.sets["truth"] - mine["truth_missed"]
+            recall = found / block.sets["truth"]
+            out.append(
+                (
+                    f"recall, {block.feeds} feeds: alerted on every item with a seed term",
+                    f"{recall:.3f} ({found} of {block.sets['truth']})",
+                    "1.0",
+                    "pass" if found == block.sets["truth"] else "**MISS**",
+                )
+            )
         for scenario, needed in (
             ("warm", TARGETS["warm_vs_fastest_peer"]),
             ("cold", TARGETS["cold_vs_fastest_peer"]),
@@ -663,6 +735,42 @@ def targets(blocks: list[Block]) -> list[tuple[str, str, str, str]]:
                         "pass" if peak <= TARGETS["rss_mb"] else "**MISS**",
                     )
                 )
+    out += daemon_targets(daemon)
+    return out
+
+
+def daemon_targets(daemon: Sequence[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """CPU per 1,000 unchanged polls and VmHWM, judged at their N and shown at the others."""
+    out = []
+    for run in daemon:
+        n = run["feeds"]
+        checks = (
+            (
+                "daemon, {n} feeds: CPU per 1,000 unchanged polls (steady window)",
+                "cpu_per_1000_polls_s",
+                "s",
+                TARGETS["daemon_cpu_per_1000_polls_s"],
+                DAEMON_CPU_TARGET_FEEDS,
+            ),
+            (
+                "daemon, {n} feeds: peak RSS (VmHWM, cold cycle included)",
+                "vm_hwm_mb",
+                "MB",
+                TARGETS["daemon_vm_hwm_mb"],
+                DAEMON_RSS_TARGET_FEEDS,
+            ),
+        )
+        for label, key, unit, needed, judged_at in checks:
+            value = run.get(key)
+            bound = f"≤ {needed:g} {unit}"
+            if value is None:
+                measured, verdict = run.get("error", "no steady polls"), "**MISS**"
+            else:
+                measured = f"{value:.3f} s" if unit == "s" else f"{value:.0f} MB"
+                verdict = "pass" if value <= needed else "**MISS**"
+            if n != judged_at:
+                bound, verdict = f"({bound} at {judged_at:,})", "info"
+            out.append((label.format(n=n), measured, bound, verdict))
     return out
 
 
@@ -745,6 +853,17 @@ def render(result: dict[str, Any], blocks: list[Block]) -> str:
                 f"{row['missed_by_news_monitor_count'] if tool != MONITOR else '—'} | "
                 f"{row['not_found_by_this_tool'] if tool != MONITOR else '—'} |"
             )
+    for block in blocks:
+        mine = [r for r in block.runs if r["tool"] == MONITOR]
+        if mine:
+            # The last cycle's counts: the store after cold and every steady cycle.
+            last = mine[-1]
+            lines.append(
+                f"\nnews-monitor's SQLite store after its last cycle at {block.feeds:,} feeds: "
+                f"{last.get('items', 0):,} items, {last.get('alerts', 0):,} alerts, "
+                f"{last.get('incidents', 0):,} incidents from "
+                f"{last.get('incident_reports', 0):,} reports."
+            )
     terms_blocks = [b for b in blocks if b.terms]
     if terms_blocks:
         lines += [
@@ -785,6 +904,31 @@ def render(result: dict[str, Any], blocks: list[Block]) -> str:
                 + " | ".join(f"{c['wall_s']:.2f} s ({c['cpu_s']:.2f} s CPU)" for c in cycles[:2])
                 + f" | {block.phases['process_wall_s']:.2f} s |"
             )
+    daemon = result.get("daemon", [])
+    if daemon:
+        lines += [
+            "",
+            "### The daemon (`news-monitor run`), measured inside it (bench/cycle_bench.py)",
+            "",
+            "Steady window: every feed 304, CPU of the daemon's process (utime + stime) over "
+            "the window's polls; VmHWM is its peak RSS over the whole run, the cold cycle "
+            "included.",
+            "",
+            "| feeds | cold cycle | interval | window | 304s | CPU | per 1,000 polls | "
+            "event-loop thread | VmHWM | VmRSS at end |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for run in daemon:
+            if "error" in run:
+                lines.append(f"| {run['feeds']:,} | {run['error']} |" + " |" * 8)
+                continue
+            per = run["cpu_per_1000_polls_s"]
+            lines.append(
+                f"| {run['feeds']:,} | {run['cold_s']:.1f} s | {run['interval_s']} s | "
+                f"{run['window_s']:.1f} s | {run['polls']:,} | {run['cpu_s']:.2f} s | "
+                f"{'—' if per is None else f'{per:.3f} s'} | {run['loop_thread_s']:.2f} s | "
+                f"{run['vm_hwm_mb']:.0f} MB | {run['vm_rss_mb']:.0f} MB |"
+            )
     lines += [
         "",
         "### Targets",
@@ -792,7 +936,7 @@ def render(result: dict[str, Any], blocks: list[Block]) -> str:
         "| target | measured | needed | |",
         "| --- | --- | --- | --- |",
     ]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in targets(blocks)]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in targets(blocks, daemon)]
     return "\n".join(lines)
 
 
@@ -827,7 +971,10 @@ def _ints(text: str) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--quick", action="store_true", help="100 and 1,000 feeds, one warm and one steady run"
+        "--quick",
+        action="store_true",
+        help="100 and 1,000 feeds, one warm and one steady run; the daemon at 1,000 feeds, "
+        "a one-interval window",
     )
     parser.add_argument("--feeds", type=_ints, default=[100, 1000, 5000])
     parser.add_argument(
@@ -853,12 +1000,28 @@ def main() -> None:
         "--per-host", type=int, default=0, help="news-monitor polling.per_host (0: default)"
     )
     parser.add_argument("--tools", default=f"{MONITOR},rss2email,feed2exec", help="comma-separated")
+    parser.add_argument(
+        "--daemon-feeds",
+        type=_ints,
+        default=[DAEMON_CPU_TARGET_FEEDS, DAEMON_RSS_TARGET_FEEDS],
+        help="run `news-monitor run` at these N and measure it inside (empty: skip)",
+    )
+    parser.add_argument("--no-daemon", action="store_true", help="skip the daemon runs")
+    parser.add_argument(
+        "--daemon-interval", type=int, default=15, help="the daemon's polling.interval, seconds"
+    )
+    parser.add_argument(
+        "--daemon-cycles", type=int, default=3, help="intervals in the daemon's steady window"
+    )
     parser.add_argument("--keep", type=Path, help="keep every tool's state and logs here")
     parser.add_argument("--results", type=Path, default=BENCH / "results")
     args = parser.parse_args()
     if args.quick:
         args.feeds, args.terms, args.term_feeds = [100, 1000], [10, 1000], 100
         args.warm_runs, args.steady_cycles = 1, 1
+        args.daemon_feeds, args.daemon_cycles = [DAEMON_CPU_TARGET_FEEDS], 1
+    if args.no_daemon:
+        args.daemon_feeds = []
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
@@ -878,9 +1041,14 @@ def run(args: argparse.Namespace, spawner: Spawner) -> None:
     cores = cores or os.cpu_count() or 1
     machine = _machine(cores) | {"load_before": [round(x, 2) for x in os.getloadavg()]}
     sizes = sorted(set(args.feeds))
-    feeds = [generate_feed(i, args.items, args.seed) for i in range(max(sizes))]
+    feeds = [
+        generate_feed(i, args.items, args.seed)
+        for i in range(max(sizes + args.daemon_feeds, default=0))
+    ]
     print(f"generated {len(feeds)} feeds; feedparser floor…", file=sys.stderr)
-    floor_cpu = feedparser_cpu([(f.body, f.content_type) for f in feeds], cores)
+    floor_cpu = feedparser_cpu(
+        [(f.body, f.content_type) for f in feeds[: max(sizes, default=0)]], cores
+    )
     if args.keep:
         shutil.rmtree(args.keep, ignore_errors=True)
         workroot = args.keep.resolve()
@@ -895,6 +1063,7 @@ def run(args: argparse.Namespace, spawner: Spawner) -> None:
             blocks.append(
                 run_block(spawner, args, feeds[:n], floor_cpu, cores, workroot, names, terms)
             )
+        daemon = run_daemons(args, feeds, workroot)
     finally:
         if not args.keep:
             shutil.rmtree(workroot, ignore_errors=True)
@@ -918,11 +1087,12 @@ def run(args: argparse.Namespace, spawner: Spawner) -> None:
             }
             for b in blocks
         ],
+        "daemon": daemon,
         "seconds": round(time.perf_counter() - started, 1),
     }
     table = render(result, blocks)
     result["table"] = table
-    result["targets"] = targets(blocks)
+    result["targets"] = targets(blocks, daemon)
     print(table)
     args.results.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from monitor.config import IncidentsConfig
 from monitor.errors import MonitorError
-from monitor.incidents import Decision, Incident, Incidents, Reader, Report, Settings
+from monitor.incidents import Incident, Incidents, Settings
 from monitor.store import Store, utcnow
 from monitor.store.incidents import NewReport, Placement
+
+if TYPE_CHECKING:
+    from monitor.incidents import Decision, Reader
 
 __all__ = ["IncidentDesk", "incident_settings", "merge_incidents", "split_incident"]
 
@@ -68,6 +72,8 @@ class IncidentDesk:
         self._newest = max((row.last_seen for row in incidents), default=None)
 
     def place(self, report: NewReport) -> Placement:
+        from monitor.incidents import Report  # with the first report, not at start (issue 14)
+
         decision: Decision = self.incidents.add(
             Report(
                 key=report.key,

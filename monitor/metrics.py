@@ -187,8 +187,12 @@ class Metrics:
             ["version", "python"],
             registry=registry,
         ).labels(__version__, platform.python_version()).set(1)
-        for outcome in ("new", "not_modified", "failed"):
-            self._polls.labels(outcome)
+        # Each poll's children looked up once: `labels()` takes a lock and checks its values,
+        # a few microseconds per poll of the daemon's cycle (issue 14).
+        self._poll_outcomes = {
+            outcome: self._polls.labels(outcome) for outcome in ("new", "not_modified", "failed")
+        }
+        self._http_statuses: dict[int, Counter] = {}
         for result in ("ok", "invalid"):
             self._reloads.labels(result)
         registry.register(_SnapshotCollector(snapshot))
@@ -198,9 +202,13 @@ class Metrics:
     def observe_poll(
         self, outcome: str, http_status: int | None, new_items: int, seconds: float
     ) -> None:
-        self._polls.labels(outcome).inc()
+        polls = self._poll_outcomes.get(outcome)
+        (polls or self._polls.labels(outcome)).inc()
         if http_status is not None:
-            self._http.labels(str(http_status)).inc()
+            by_status = self._http_statuses.get(http_status)
+            if by_status is None:
+                by_status = self._http_statuses[http_status] = self._http.labels(str(http_status))
+            by_status.inc()
         if new_items:
             self._items.inc(new_items)
         self._poll_seconds.observe(seconds)

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -33,7 +31,6 @@ from monitor.deliver import Dispatcher, DispatchReport
 from monitor.errors import FetchError, StoreFileLost
 from monitor.fetch import Fetcher, FetchResult, backoff_delay
 from monitor.incident_desk import IncidentDesk, incident_settings
-from monitor.incidents import Report, default_reader
 from monitor.models import Analysis, Item, Match, ParsedFeed
 from monitor.parse import CONTENT_CHARS, parse_feed
 from monitor.runtime import LazyAnalyzer, Runtime, build_runtime
@@ -123,6 +120,8 @@ def analyze_records(
     what the incident stage reads: places and terms by their English names, event types,
     numbers.
     """
+    from monitor.incidents import Report, default_reader
+
     reader = default_reader()
     for record in records:
         title = str(record.get("title") or "")
@@ -314,6 +313,10 @@ class Monitor:
         if size < _INLINE_PARSE_BYTES or self._parse_workers <= 1:
             return self._analysis
         if self._parse_pool is None:
+            # The process pool's modules load with the first large document (issue 14).
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
             context = multiprocessing.get_context("forkserver")
             self._parse_pool = ProcessPoolExecutor(
                 self._parse_workers,
@@ -333,7 +336,14 @@ class Monitor:
         """One poll of `feed`, leased to this node (`state`), under `rt`, the runtime it
         started with: its limits around `_pipeline`, and any failure recorded as the feed's."""
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(feed=feed.name), self._polling():
+        # Tokens rather than `bound_contextvars`, which reads the whole context to restore it
+        # (per poll, issue 14). The task is a poll until it ends: a fetcher a reload replaced is
+        # closed only after it.
+        bound = structlog.contextvars.bind_contextvars(feed=feed.name)
+        task = asyncio.current_task()
+        if task is not None:
+            self._polls.add(task)
+        try:
             try:
                 # The host's turn first, a global slot only then: feeds queued behind a slow
                 # host hold no slot that another host's feed could use. A slot is held from
@@ -353,6 +363,10 @@ class Monitor:
                 report = await self._failed(
                     rt, feed, state, f"internal error: {exc!r}", None, None, started
                 )
+        finally:
+            if task is not None:
+                self._polls.discard(task)
+            structlog.contextvars.reset_contextvars(**bound)
         return report
 
     async def _pipeline(
@@ -383,10 +397,12 @@ class Monitor:
                 None,
                 next_poll,
             )
-            # Committed with the cycle's other 304s (StoreThread.record_unchanged).
-            self._store.record_unchanged(write, now)
-            log.info("feed.polled", status=304, new=0, seconds=_since(started))
-            return PollReport(feed.name, "not_modified", 304, seconds=_since(started))
+            # Committed, and logged at info, with the cycle's other 304s: one `feeds.unchanged`
+            # line per batch (StoreThread.record_unchanged).
+            self._store.record_unchanged(write, now, feed.name)
+            seconds = _since(started)
+            log.debug("feed.polled", status=304, new=0, seconds=seconds)
+            return PollReport(feed.name, "not_modified", 304, seconds=seconds)
         try:
             parsed, analyzed = await self._parse(rt, fetched, feed, state.never_polled)
         except FetchError as exc:
@@ -479,7 +495,7 @@ class Monitor:
         """
         try:
             return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
-        except BrokenProcessPool:
+        except BrokenExecutor:  # BrokenProcessPool, whose module loads with the pool (issue 14)
             if self._parse_pool is executor:
                 self._parse_pool = None
                 executor.shutdown(wait=False, cancel_futures=True)
@@ -786,20 +802,6 @@ class Monitor:
             )
         log.info("config.reloaded", feeds=len(config.feeds), watchlists=len(config.watchlists))
         _log_warnings(config)
-
-    @contextlib.contextmanager
-    def _polling(self) -> Iterator[None]:
-        """The current task is a poll (scheduled or `poll-once`'s) until the block ends: a
-        fetcher a reload replaced is closed only after it."""
-        task = asyncio.current_task()
-        if task is None:
-            yield
-            return
-        self._polls.add(task)
-        try:
-            yield
-        finally:
-            self._polls.discard(task)
 
     def _retire(self, fetcher: Fetcher) -> None:
         """Close a replaced fetcher once the polls that may still use it have finished."""

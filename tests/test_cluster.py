@@ -293,3 +293,52 @@ def test_the_scheduler_leases_feeds_due_within_its_round_gap_together(tmp_path: 
     assert sorted(polled) == sorted(c.name for c in configs)
     # One look before the first is due, then at most one per gap while they come due.
     assert rounds <= 3, rounds
+
+
+def test_a_full_scheduler_looks_again_once_half_its_room_is_free(tmp_path: Path) -> None:
+    """More feeds due than room: a look at the schedule per ended poll would cost a lease
+    transaction per poll (issue 14); the scheduler waits until half its room is free."""
+    from monitor.scheduler import Scheduler
+    from monitor.store.thread import StoreThread
+
+    store = Store.open(tmp_path / "monitor.db")
+    _feeds(store, 12, datetime.now(UTC) - timedelta(seconds=1))
+    thread = StoreThread(store)
+    woken: list[int] = []
+
+    class Counting(Scheduler):
+        def wake(self) -> None:
+            woken.append(len(self.polling))
+            super().wake()
+
+    async def main() -> None:
+        gates: dict[str, asyncio.Event] = {}
+        started: asyncio.Queue[str] = asyncio.Queue()
+
+        async def poll(state: object) -> None:
+            name: str = state.name  # type: ignore[attr-defined]
+            gates[name] = asyncio.Event()
+            started.put_nowait(name)
+            await gates[name].wait()
+
+        scheduler = Counting(thread, "a", LEASE, poll, lambda: 4)
+        stopping = asyncio.Event()
+        running = asyncio.create_task(scheduler.run(stopping))
+        names = [await started.get() for _ in range(4)]
+        tasks = {task.get_name(): task for task in scheduler.polling.values()}
+        # Each poll's end is seen (its done callback ran) before the next is released.
+        gates[names[0]].set()
+        await tasks[f"poll:{names[0]}"]
+        assert woken == []  # 3 of 4 still running: not worth a lease transaction yet
+        gates[names[1]].set()
+        await tasks[f"poll:{names[1]}"]
+        assert woken == [2]
+        stopping.set()
+        for gate in gates.values():
+            gate.set()
+        await running
+
+    try:
+        asyncio.run(main())
+    finally:
+        thread.close()

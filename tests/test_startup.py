@@ -119,6 +119,25 @@ def test_poll_once_with_nothing_to_send_loads_no_sink_metrics_or_translation_cod
     assert again[:2] == (0, "Local desk: not modified\ndeliveries: 0 sent, 0 to retry, 0 dead\n")
     assert _loaded(first[2], _SENDING_AND_TRANSLATING) == []
     assert _loaded(again[2], _SENDING_AND_TRANSLATING) == []
+    # structlog imports its Twisted module whenever Twisted is installed (this virtualenv has
+    # it for the Matrix test server): monitor.logging keeps it out.
+    assert _loaded(again[2], ("twisted", "structlog.twisted")) == []
+    # Small documents parse in-process: the parse pool's modules load with the first large one.
+    pool = ("multiprocessing", "concurrent.futures.process")
+    assert _loaded(first[2] | again[2], pool) == []
+    # Nothing to place in an incident, send or install: no incident reader, no rendering,
+    # messages or flood control, no model archive code.
+    unused = (
+        "monitor.incidents._evidence",
+        "monitor.deliver.render",
+        "monitor.deliver.message",
+        "monitor.deliver.limits",
+        "monitor.translate._archive",
+        "tarfile",
+    )
+    assert _loaded(first[2] | again[2], unused) == []
+    # Nothing new: no language identifier either (the translator only needs its constant).
+    assert _loaded(again[2], ("langdetect_rs",)) == []
 
 
 def test_poll_once_of_unchanged_feeds_loads_no_parser_or_language_identifier(

@@ -81,7 +81,7 @@ def test_a_write_after_a_queued_304_lands_after_it(store_target: Path | str) -> 
     thread = StoreThread(store)
 
     async def main() -> int:
-        thread.record_unchanged(_unchanged(ids["f0"]), NOW)
+        thread.record_unchanged(_unchanged(ids["f0"]), NOW, "f0")
         # A failure of the same feed made after the 304: it must not be overwritten by it.
         return await thread.call(
             store.record_failure, ids["f0"], "HTTP 500", 500, NOW + timedelta(hours=1), NOW
@@ -101,7 +101,7 @@ def test_queued_304s_are_committed_on_close(store_target: Path | str) -> None:
 
     async def main() -> None:
         for feed_id in ids.values():
-            thread.record_unchanged(_unchanged(feed_id), NOW)
+            thread.record_unchanged(_unchanged(feed_id), NOW, "f")
 
     asyncio.run(main())
     thread.close()
@@ -122,10 +122,10 @@ def test_a_failed_batch_is_logged_and_the_next_one_commits(tmp_path: Path) -> No
     async def main() -> list[dict[str, Any]]:
         other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         with capture_logs() as logs:
-            thread.record_unchanged(_unchanged(ids["f0"]), NOW)
+            thread.record_unchanged(_unchanged(ids["f0"]), NOW, "f0")
             await thread.call(store.feed_states)  # hands the batch over, waits for it
         other.execute("ROLLBACK")
-        thread.record_unchanged(_unchanged(ids["f1"]), NOW)
+        thread.record_unchanged(_unchanged(ids["f1"]), NOW, "f1")
         await thread.flush()
         return logs
 
@@ -139,6 +139,26 @@ def test_a_failed_batch_is_logged_and_the_next_one_commits(tmp_path: Path) -> No
     assert rows == {"f0": None, "f1": 304}
 
 
+def test_a_cycle_of_304s_is_one_log_line(feed_server: FeedServer, make_config: Any) -> None:
+    """A line per 304 was a tenth of the daemon's CPU per poll (issue 14): one per batch."""
+    feeds = {f"f{n}": feed_server.route(f"/{n}.xml", rss(ITEMS), etag=f'"v{n}"') for n in range(20)}
+    config = make_config(feeds=feeds)
+
+    async def main() -> list[dict[str, Any]]:
+        async with Monitor(config, parse_workers=1) as monitor:
+            await monitor.poll_once()
+            with capture_logs() as logs:
+                await monitor.poll_once()
+            return logs
+
+    logs = asyncio.run(main())
+    [line] = [e for e in logs if e["event"] == "feeds.unchanged"]
+    assert (line["log_level"], line["status"], line["count"]) == ("info", 304, 20)
+    assert sorted(line["feeds"]) == sorted(feeds)
+    assert "feed" not in line  # not tagged with the poll whose 304 opened the batch
+    assert {e["log_level"] for e in logs if e["event"] == "feed.polled"} <= {"debug"}
+
+
 def test_a_batch_that_finds_the_database_deleted_stops_the_daemon(tmp_path: Path) -> None:
     path = tmp_path / "monitor.db"
     store = Store.open(path)
@@ -148,7 +168,7 @@ def test_a_batch_that_finds_the_database_deleted_stops_the_daemon(tmp_path: Path
 
     async def main() -> None:
         path.unlink()
-        thread.record_unchanged(_unchanged(ids["f0"]), NOW)
+        thread.record_unchanged(_unchanged(ids["f0"]), NOW, "f0")
         with pytest.raises(StoreFileLost):
             await thread.flush()
         await asyncio.sleep(0)  # the batch's own report reaches the loop

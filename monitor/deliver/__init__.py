@@ -8,6 +8,8 @@ inert for each format by `monitor.deliver.safety`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from monitor.deliver.dispatcher import (
     Dispatcher,
     DispatchReport,
@@ -15,8 +17,11 @@ from monitor.deliver.dispatcher import (
     SinkReport,
     send_test,
 )
-from monitor.deliver.message import Digest, MatchedForm, Message
 from monitor.deliver.retry import RetryPolicy
+
+# Messages load with the first delivery to send (issue 14).
+if TYPE_CHECKING:
+    from monitor.deliver.message import Digest, MatchedForm, Message
 
 __all__ = [
     "Digest",
@@ -29,3 +34,11 @@ __all__ = [
     "SinkReport",
     "send_test",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Digest", "MatchedForm", "Message"):
+        from monitor.deliver import message
+
+        return getattr(message, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

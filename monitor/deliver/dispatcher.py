@@ -30,25 +30,6 @@ from typing import TYPE_CHECKING
 import structlog
 
 from monitor.config import Config, SinkConfig
-from monitor.deliver.limits import (
-    Hold,
-    Send,
-    SendDigest,
-    TokenBucket,
-    chunked,
-    plan,
-    sink_rate,
-)
-from monitor.deliver.message import (
-    Digest,
-    IncidentSummary,
-    MatchedForm,
-    Message,
-    digest_key,
-    message_from,
-    sink_test_message,
-)
-from monitor.deliver.render import DIGEST_MAX, USER_AGENT, HttpSink, Outgoing, RemoteRef
 from monitor.deliver.retry import Outcome, RetryPolicy, snippet
 from monitor.errors import DeliveryError
 from monitor.models import Incident
@@ -57,10 +38,14 @@ from monitor.store import shown, utcnow
 from monitor.store.outbox import DeliveryRecord, DueDelivery
 from monitor.store.thread import StoreThread
 
-# httpx and the sink modules (Apprise among them) load with the first sink that sends, so a
-# poll with nothing to deliver imports neither (issue 14).
+# httpx, the sink modules (Apprise among them), rendering, messages and flood control load
+# with the first sink that has something to send, so a poll with nothing to deliver imports
+# none of them (issue 14).
 if TYPE_CHECKING:
     import httpx
+
+    from monitor.deliver.message import Digest, Message
+    from monitor.deliver.render import Outgoing, RemoteRef
 
 __all__ = ["DispatchReport", "Dispatcher", "SinkAnswer", "SinkReport", "send_test"]
 
@@ -134,6 +119,7 @@ class _Sender:
         """`redact`: the secrets of every configured sink; by default, this sink's."""
         import httpx
 
+        from monitor.deliver.render import USER_AGENT
         from monitor.deliver.sinks import sink_type
 
         self.sink = sink
@@ -187,6 +173,8 @@ class _Sender:
 
     async def _http(self, outgoing: Outgoing) -> tuple[Outcome, RemoteRef | None]:
         import httpx
+
+        from monitor.deliver.render import HttpSink
 
         if self._client is None:
             raise DeliveryError(f"sink {self.sink.name!r} sends through Apprise", permanent=True)
@@ -252,6 +240,8 @@ def _transport_error(exc: httpx.TransportError) -> str:
 
 class _Worker:
     def __init__(self, dispatcher: Dispatcher, sink: SinkConfig) -> None:
+        from monitor.deliver.limits import TokenBucket, sink_rate
+
         self._dispatcher = dispatcher
         self.sink = sink
         self._sender = _Sender(sink, dispatcher.redactor)
@@ -315,6 +305,9 @@ class _Worker:
 
     async def drain(self) -> None:
         """Send what is due now until nothing is, the sink pauses after a failure, or stop."""
+        from monitor.deliver.limits import Hold, Send, SendDigest, chunked, plan
+        from monitor.deliver.render import DIGEST_MAX
+
         dispatcher = self._dispatcher
         store = dispatcher.store
         capability = self._sender.capability
@@ -379,6 +372,8 @@ class _Worker:
             await store.call(store.store.defer_deliveries, ids, until)
             return
         known = await store.call(store.store.incident_message, incident, self.sink.name)
+        from monitor.deliver.render import RemoteRef
+
         root = (
             RemoteRef(known.message_id, known.thread_id)
             if known is not None and known.message_id
@@ -411,6 +406,8 @@ class _Worker:
     ) -> None:
         """Send `ids` as one message: a report, a digest (`digest`), or an incident update
         listing the reports (`listing`: "new", those of `ids`; "all", every report so far)."""
+        from monitor.deliver.message import Digest, digest_key
+
         if not await self._take_token():
             return
         dispatcher = self._dispatcher
@@ -472,6 +469,8 @@ class _Worker:
     def _message(self, record: DeliveryRecord, incidents: dict[str, Incident]) -> Message:
         """The report as a message for this sink: with its incident, and every watchlist of
         the item (and of the incident) that routes to this sink."""
+        from monitor.deliver.message import IncidentSummary, MatchedForm, message_from
+
         message = message_from(record)
         untranslated = self._dispatcher.untranslated
         if untranslated is not None and not message.title_en and message.language != "en":
@@ -527,6 +526,8 @@ class _Worker:
         store = dispatcher.store
         ids = [record.id for record in records]
         now = dispatcher.clock()
+        from monitor.deliver.message import Digest
+
         digest = payload.key if isinstance(payload, Digest) else None
         if outcome.kind == "sent":
             self._failures = 0
@@ -805,6 +806,8 @@ class Dispatcher:
 
 async def send_test(sink: SinkConfig, now: datetime | None = None) -> SinkAnswer:
     """Send one clearly marked test alert to `sink`, outside the outbox; report the answer."""
+    from monitor.deliver.message import sink_test_message
+
     now = now or utcnow()
     message = sink_test_message(sink.name, now, f"test_{uuid.uuid4().hex}")
     sender = _Sender(sink)

@@ -67,6 +67,8 @@ incident; a report naming no place is compared with the newest of its family any
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from monitor.incidents._cluster import (
     SEVERITIES,
     THRESHOLD,
@@ -76,8 +78,14 @@ from monitor.incidents._cluster import (
     incident_id,
     raise_severity,
 )
-from monitor.incidents._evidence import Evidence, Reader, Report, default_reader
 from monitor.models import Incident, ReportRef
+
+# The reader's module (gazetteer, event lexicon, matcher) loads when one of its names is first
+# used, so a poll that places no report never imports it (issue 14).
+if TYPE_CHECKING:
+    from monitor.incidents._evidence import Evidence, Reader, Report, default_reader
+
+_EVIDENCE = frozenset({"Evidence", "Reader", "Report", "default_reader"})
 
 __all__ = [
     "SEVERITIES",
@@ -94,3 +102,11 @@ __all__ = [
     "incident_id",
     "raise_severity",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EVIDENCE:
+        from monitor.incidents import _evidence
+
+        return getattr(_evidence, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,10 +6,15 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from monitor.incidents._evidence import Evidence, Reader, Report, default_reader, english_words
 from monitor.models import Incident, ReportRef
-from monitor.text.events import EventType
+
+# The reader (gazetteer, event lexicon, matcher) loads with the first `Incidents`, so a
+# command that places no report never imports it (issue 14).
+if TYPE_CHECKING:
+    from monitor.incidents._evidence import Evidence, Reader, Report
+    from monitor.text.events import EventType
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
@@ -184,6 +189,8 @@ class Incidents:
 
     def __init__(self, settings: Settings | None = None, reader: Reader | None = None) -> None:
         self.settings = settings if settings is not None else Settings()
+        from monitor.incidents._evidence import default_reader
+
         self.reader = reader if reader is not None else default_reader()
         self._open: dict[str, _Open] = {}
         self._of_report: dict[str, str] = {}
@@ -522,6 +529,8 @@ class Incidents:
         replace: _Open | None = None,
     ) -> _Open:
         """An incident made of `refs` in time order, as `add()` would have grown it."""
+        from monitor.incidents._evidence import Evidence, english_words
+
         if replace is not None:
             replace.closed = True  # its index entries are skipped from now on
         ordered = sorted(refs, key=lambda r: r.at)

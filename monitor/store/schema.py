@@ -111,7 +111,9 @@ def iso(moment: datetime | None) -> str | None:
     before `.` (and every time is UTC), so a whole second is never after a time within it."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    if moment.tzinfo is not UTC:  # the clock's own times are UTC already: no conversion
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")
 
 
 @overload

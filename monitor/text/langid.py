@@ -32,8 +32,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from langdetect_rs import DetectorFactory, LangDetectException
-
 __all__ = [
     "KURDISH_PROFILES",
     "UNDETERMINED",
@@ -125,6 +123,10 @@ def _has_badini_words(text: str) -> bool:
 
 class LanguageIdentifier:
     def __init__(self, seed: int = 0) -> None:
+        # Loaded with the first identifier, not with the module: the translator imports this
+        # module for UNDETERMINED at every start (issue 14).
+        from langdetect_rs import DetectorFactory
+
         self._factory = DetectorFactory()
         self._factory.load_json_profile(list(_profile_texts()))
         self._factory.set_seed(seed)
@@ -165,6 +167,8 @@ class LanguageIdentifier:
         if prior is not None:
             detector.set_prior_map(prior)
         detector.append(text)
+        from langdetect_rs import LangDetectException
+
         try:
             best = detector.get_probabilities()[0]
         except (LangDetectException, IndexError):

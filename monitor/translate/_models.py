@@ -12,7 +12,6 @@ Archives are checked member by member before anything is unpacked (`_archive`).
 from __future__ import annotations
 
 import shutil
-import tarfile
 import tempfile
 import uuid
 import zipfile
@@ -20,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.config import Config, TranslationConfig, TranslationEngine
-from monitor.translate._archive import extract
 from monitor.translate._argos import ArgosEngine, download_from_index
 from monitor.translate._ct2 import MultilingualEngine
 from monitor.translate._engine import Engine, ModelError
@@ -118,6 +116,10 @@ def install_from_index(source: str, target: str, config: Config) -> InstalledMod
 
 def _stage(source: Path, staging: Path) -> Path:
     """A copy of the model `source` holds, under `staging`, in a folder named for the model."""
+    import tarfile  # with an install, not with every start (issue 14)
+
+    from monitor.translate._archive import extract
+
     if source.is_dir():
         return Path(shutil.copytree(source, staging / source.name))
     if not (zipfile.is_zipfile(source) or tarfile.is_tarfile(source)):
