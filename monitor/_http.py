@@ -18,6 +18,7 @@ import asyncio
 import base64
 import concurrent.futures
 import functools
+import os
 import re
 import socket
 import ssl
@@ -639,7 +640,8 @@ class Client:
                 last = exc
                 continue
             return connection
-        reason = (last.strerror or str(last)) if last else "no address"
+        # asyncio's own message ("Connect call failed (...)") repeats the address.
+        reason = (os.strerror(last.errno) if last.errno else str(last)) if last else "no address"
         raise CannotConnect(f"cannot connect to {host}:{port}: {reason}")
 
     async def _addresses(self, host: str, port: int) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -195,3 +196,61 @@ def test_store_loads_sqlite_utils_without_numpy_which_stays_importable(tmp_path:
         check=False,
     )
     assert (done.returncode, done.stdout) == (0, "8\n"), done.stderr
+
+
+# The real entry point, with an exit hook that leaves a mark: it runs only when the
+# interpreter tears itself down.
+_ENTRY = """\
+import atexit, pathlib, sys
+atexit.register(pathlib.Path(sys.argv[1]).write_text, "torn down")
+from monitor.cli import main
+sys.argv[1:2] = []
+main()
+"""
+
+
+def _entry(directory: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], bool]:
+    mark = directory / "teardown.txt"
+    mark.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(Path(monitor.__file__).parent.parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", _ENTRY, str(mark), *args],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done, mark.exists()
+
+
+def test_poll_once_flushes_everything_then_skips_the_interpreters_teardown(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    body = rss([{"title": f"Khanaqin bulletin {n}", "guid": f"k-{n}"} for n in range(3)])
+    _config(tmp_path, feed_server.route("/desk.xml", body, etag='"v1"'))
+    done, torn_down = _entry(tmp_path, "--config", "config.yaml", "poll-once", "--json")
+    assert done.returncode == 0, done.stderr
+    assert not torn_down
+    (line,) = done.stdout.splitlines()
+    assert json.loads(line)["new_items"] == 3
+    with sqlite3.connect(tmp_path / "monitor.db") as db:
+        assert db.execute("SELECT count(*) FROM items").fetchone() == (3,)
+        assert db.execute("SELECT count(*) FROM alerts").fetchone() == (3,)
+    # Every log line came out whole, the poll's included.
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(e["event"], e["new"]) for e in events if e["event"] == "feed.polled"] == [
+        ("feed.polled", 3)
+    ]
+
+
+def test_a_failed_poll_once_exits_1_quickly_and_other_commands_tear_down(tmp_path: Path) -> None:
+    _config(tmp_path, "http://127.0.0.1:9/desk.xml")  # nothing listens on the discard port
+    done, torn_down = _entry(tmp_path, "--config", "config.yaml", "poll-once")
+    assert (done.returncode, torn_down) == (1, False)
+    assert done.stdout.startswith(
+        "Local desk: FAILED cannot connect to 127.0.0.1:9: Connection refused\n"
+    )
+    done, torn_down = _entry(tmp_path, "--config", "config.yaml", "check-config")
+    assert (done.returncode, torn_down) == (0, True)

@@ -9,6 +9,10 @@ so `--help` loads click and these modules only, and each command loads what it u
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+import threading
 from pathlib import Path
 
 import click
@@ -74,4 +78,30 @@ for command in (
 
 
 def main() -> None:
-    cli(obj={})
+    obj: dict[str, object] = {}
+    try:
+        cli(obj=obj)
+    except SystemExit as stop:
+        if obj.get("quick_exit"):
+            _leave(stop.code)
+        raise
+
+
+def _leave(code: object) -> None:
+    """Exit with `code`, skipping the interpreter's teardown where nothing is left to run.
+
+    Freeing every module and object at exit is 30-50 ms of a warm `poll-once`, a tenth of it
+    (issue 14). Only for a command that closed everything it opened (it says so in
+    `ctx.obj["quick_exit"]`), left no other thread and no child processes behind (their exit
+    hooks must run), and whose output is flushed; otherwise the usual exit.
+    """
+    alive = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    if not isinstance(code, int) or alive or "multiprocessing" in sys.modules:
+        raise SystemExit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        raise SystemExit(code) from None
+    logging.shutdown()
+    os._exit(code)

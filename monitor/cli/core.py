@@ -117,6 +117,8 @@ def poll_once(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None
             return reports, await monitor.deliver_due()
 
     reports, delivered = run_async(main())
+    # Everything is stored and closed: the process may end without the interpreter's teardown.
+    ctx.obj["quick_exit"] = True
     for report in reports:
         if as_json:
             echo_json(
