@@ -52,13 +52,12 @@ _SENDING_AND_TRANSLATING = (
 )
 
 
-def _run(directory: Path, *args: str) -> tuple[int, str, set[str]]:
-    """Exit code, stdout and the loaded modules of `news-monitor ARGS` run in `directory`."""
-    report = directory / "modules.json"
-    # The monitor package these tests import, whichever checkout that is.
+def _python(directory: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -c SCRIPT ARGS` in `directory`, on the monitor package these tests import
+    (whichever checkout that is)."""
     env = {**os.environ, "PYTHONPATH": str(Path(monitor.__file__).parent.parent)}
-    done = subprocess.run(
-        [sys.executable, "-c", _WRAPPER, str(report), *args],
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
         cwd=directory,
         env=env,
         capture_output=True,
@@ -66,6 +65,12 @@ def _run(directory: Path, *args: str) -> tuple[int, str, set[str]]:
         timeout=120,
         check=False,
     )
+
+
+def _run(directory: Path, *args: str) -> tuple[int, str, set[str]]:
+    """Exit code, stdout and the loaded modules of `news-monitor ARGS` run in `directory`."""
+    report = directory / "modules.json"
+    done = _python(directory, _WRAPPER, str(report), *args)
     assert report.exists(), done.stderr
     data = json.loads(report.read_text(encoding="utf-8"))
     return data["code"] or 0, done.stdout, set(data["modules"])
@@ -212,16 +217,7 @@ main()
 def _entry(directory: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], bool]:
     mark = directory / "teardown.txt"
     mark.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(Path(monitor.__file__).parent.parent)}
-    done = subprocess.run(
-        [sys.executable, "-c", _ENTRY, str(mark), *args],
-        cwd=directory,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _python(directory, _ENTRY, str(mark), *args)
     return done, mark.exists()
 
 
