@@ -291,12 +291,6 @@ class _Connection(asyncio.Protocol):
             BrokenConnection(detail or type(exc).__name__, before_response=not self._received)
         )
 
-    def pause_writing(self) -> None:
-        pass  # requests are a few hundred bytes
-
-    def resume_writing(self) -> None:
-        pass
-
     # httptools callbacks ---------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
@@ -389,13 +383,12 @@ class Response:
     """A response whose head has arrived. `release()` it: the connection goes back to the pool
     when the body was read whole and the server keeps it alive, and is closed otherwise."""
 
-    __slots__ = ("_client", "_connection", "_key", "url")
+    __slots__ = ("_client", "_connection", "_key")
 
-    def __init__(self, client: Client, key: _Key, connection: _Connection, url: str) -> None:
+    def __init__(self, client: Client, key: _Key, connection: _Connection) -> None:
         self._client = client
         self._key = key
         self._connection = connection
-        self.url = url
 
     @property
     def status(self) -> int:
@@ -501,7 +494,7 @@ class Client:
             except BaseException:
                 self._release(key, connection)
                 raise
-            return Response(self, key, connection, url)
+            return Response(self, key, connection)
         raise AssertionError("unreachable")
 
     async def aclose(self) -> None:
