@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 from urllib.parse import quote, unquote, urlsplit
 
 import httptools
@@ -246,8 +246,8 @@ class _Connection(asyncio.Protocol):
     # asyncio.Protocol ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports have asyncio.Transport's methods without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self._tunnel is not None:
@@ -695,8 +695,7 @@ class Client:
             raise CannotConnect(
                 f"cannot connect to {target.host}:{target.port}: {exc.strerror or exc}"
             ) from None
-        assert isinstance(transport, asyncio.Transport)
-        connection.transport = transport
+        connection.transport = cast(asyncio.Transport, transport)
         return connection
 
 

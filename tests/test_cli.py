@@ -493,3 +493,19 @@ def test_every_command_is_in_the_readme(name: str) -> None:
     assert re.search(rf"^\| `{re.escape(name)}[` ]", readme, re.MULTILINE), (
         f"README.md's command table has no row for `{name}`"
     )
+
+
+def test_commands_run_on_uvloop_and_leave_the_loop_policy_alone() -> None:
+    import asyncio
+
+    import uvloop
+
+    from monitor.cli.common import run_async
+
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert run_async(loop_module()).startswith("uvloop")
+    # Code that makes its own loop (libraries, the tests' in-process daemons) keeps asyncio's.
+    assert not isinstance(asyncio.get_event_loop_policy(), uvloop.EventLoopPolicy)
+    assert asyncio.run(loop_module()).startswith("asyncio")

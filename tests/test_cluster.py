@@ -77,6 +77,41 @@ def test_a_poll_write_sets_the_next_turn_and_ends_the_lease(store_target: Path |
         store.close()
 
 
+def test_the_next_due_is_the_earliest_free_turn_or_held_lease_end(
+    store_target: Path | str,
+) -> None:
+    a, b = Store.open(store_target), Store.open(store_target)
+    try:
+        ids = _feeds(a, 4)
+        soon, later = NOW + timedelta(seconds=30), NOW + timedelta(minutes=5)
+        a.lease_due("a", NOW, soon, 2)  # f0 and f1, until `soon`
+        a.schedule_feeds(["f0", "f1", "f2", "f3"], {})
+        a.db.execute(
+            "UPDATE feeds SET next_poll_at = ? WHERE id IN (?, ?)",
+            [iso(later), ids["f1"], ids["f2"]],
+        )
+        a.db.execute("UPDATE feeds SET next_poll_at = NULL WHERE id = ?", [ids["f3"]])
+        a.db.conn.commit()
+        # f3 (never scheduled) is leased; f2 is free at `later`; f0 is due again when a's lease
+        # ends (should a die); f1's turn comes after that end.
+        first = b.lease_due("b", NOW, NOW + LEASE, 10)
+        assert [s.name for s in first.feeds] == ["f3"]
+        assert first.next_due == iso(soon)
+        # Past a's lease, f0 is b's; f3, held with no turn set, is due at its lease's end.
+        second = b.lease_due("b", soon, soon + LEASE, 10, busy=[ids["f3"]])
+        assert [s.name for s in second.feeds] == ["f0"]
+        assert second.next_due == iso(NOW + LEASE)
+        # A free feed never scheduled is due now, even one this node is busy with.
+        b.release_leases("b", [ids["f3"]])
+        third = b.lease_due("b", soon, soon + LEASE, 10, busy=[ids["f3"]])
+        assert (third.feeds, third.next_due) == ((), "")
+        b.schedule_feeds([], {})
+        assert b.lease_due("b", soon, soon + LEASE, 10).next_due is None
+    finally:
+        a.close()
+        b.close()
+
+
 def test_busy_and_unconfigured_feeds_are_not_leased(store_target: Path | str) -> None:
     store = Store.open(store_target)
     try:

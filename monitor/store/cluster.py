@@ -28,6 +28,8 @@ __all__ = ["ClusterQueries", "Leased", "NodeRow", "migrate"]
 _STATE = "id, name, url, etag, last_modified, last_ok_at, error_count, next_poll_at, moved_to"
 """The columns of a `FeedState`, in its order."""
 _CHUNK = 500
+_LAST = "9999"
+"""Later than any stored time (ISO 8601 text sorts as time)."""
 
 
 def migrate(db: sqlite_utils.Database) -> None:
@@ -119,16 +121,44 @@ class ClusterQueries(StoreBase):
                 feeds = sorted((FeedState(*row) for row in rows), key=_due_order)
             if len(feeds) >= limit:
                 return Leased(tuple(feeds), None)  # full: more may be due, no need to look
-            # A feed held by a node is due again when its lease ends, if that node died.
-            row = self.db.execute(
-                """SELECT MIN(CASE
-                       WHEN leased_by IS NULL OR lease_until <= ? THEN COALESCE(next_poll_at, '')
-                       WHEN next_poll_at IS NULL OR next_poll_at < lease_until THEN lease_until
-                       ELSE next_poll_at END)
-                   FROM feeds WHERE active = 1""",
-                [now_text],
-            ).fetchone()
-        return Leased(tuple(feeds), row[0] if row else None)
+            next_due = self._next_due(now_text)
+        return Leased(tuple(feeds), next_due)
+
+    def _next_due(self, now_text: str) -> str | None:
+        """`Leased.next_due`: the earliest `next_poll_at` of a feed nobody holds, or the end of
+        a held lease that would free a feed due before it.
+
+        Two walks of `feeds_due` in time order rather than one scan of every feed, which was
+        the lease round's dearest part (issue 14): the first free feed, then the held ones
+        due before it (the polls in flight, a few dozen).
+        """
+        row = self.db.execute(
+            """SELECT COALESCE(next_poll_at, '') FROM feeds
+               WHERE active = 1 AND (leased_by IS NULL OR lease_until <= ?)
+               ORDER BY next_poll_at NULLS FIRST LIMIT 1""",
+            [now_text],
+        ).fetchone()
+        free: str | None = row[0] if row else None
+        if free == "":
+            return free  # never scheduled: due now
+        # A held feed is due again when its lease ends (should its node die), or at its next
+        # turn if that is later.
+        held = self.db.execute(
+            """SELECT MIN(due) FROM (
+                   SELECT lease_until AS due FROM feeds
+                   WHERE active = 1 AND next_poll_at IS NULL
+                     AND leased_by IS NOT NULL AND lease_until > ?
+                   UNION ALL
+                   SELECT CASE WHEN next_poll_at < lease_until THEN lease_until
+                               ELSE next_poll_at END FROM feeds
+                   WHERE active = 1 AND next_poll_at < ?
+                     AND leased_by IS NOT NULL AND lease_until > ?
+               ) AS held""",
+            [now_text, free or _LAST, now_text],
+        ).fetchone()[0]
+        if held is None or (free is not None and free <= held):
+            return free
+        return str(held)
 
     def lease_named(
         self, node: str, names: Sequence[str], now: datetime, until: datetime
