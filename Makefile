@@ -12,7 +12,8 @@ DEV := $(VENV)/.dev-$(SUM)
 ARGOS := argostranslate>=1.11,<1.12
 # CTranslate2's Python extension ships with its debug symbols: 68 of its 70 MB. Stripping them
 # (code and data untouched; the W^X and translation tests run on the stripped file) keeps the
-# runtime virtualenv near 400 MB (407 MB with the PostgreSQL driver, psycopg, 13 MB).
+# runtime virtualenv near 400 MB (421 MB with the PostgreSQL driver, psycopg, 13 MB, and
+# uvloop, 14 MB).
 # Skipped where binutils' strip is missing.
 STRIP_CT2 := command -v strip >/dev/null && strip --strip-debug $(VENV)/lib/python3*/site-packages/ctranslate2/_ext*.so || true
 
