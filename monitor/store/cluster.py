@@ -76,10 +76,6 @@ def _marks(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
 
 
-def _not_in(ids: Sequence[int]) -> str:
-    return f" AND id NOT IN ({_marks(ids)})" if ids else ""
-
-
 class ClusterQueries(StoreBase):
     """Leases, the schedule and the nodes (module docstring)."""
 
@@ -122,7 +118,8 @@ class ClusterQueries(StoreBase):
     def _due_ids(self, now_text: str, limit: int, busy: Sequence[int]) -> tuple[str, list[Any]]:
         """The query of the ids to lease (never-scheduled feeds first, then the earliest due),
         and its parameters."""
-        free = f"(leased_by IS NULL OR lease_until <= ?){_not_in(busy)}"
+        skip = f" AND id NOT IN ({_marks(busy)})" if busy else ""
+        free = f"(leased_by IS NULL OR lease_until <= ?){skip}"
         if self.engine == "postgresql":
             # Rows locked one by one, skipping other nodes' (FOR UPDATE takes no UNION).
             return (
